@@ -1,0 +1,95 @@
+# dmt - GNU Makefile.
+#   make          build build/dmt
+#   make run      install what is missing, build, start on ./dmt.db with a demo
+#   make test     install what is missing, build with ASan+UBSan, run every test
+#   make bench    run the benchmark scripts under bench/
+
+CC      ?= cc
+PKGS    := libmicrohttpd jansson sqlite3 libsodium libcurl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+OPT     ?= -O2 -g
+CFLAGS  := $(OPT) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
+           -Isrc -Iinclude -Ibuild/gen $(PKG_CFLAGS)
+LDLIBS  += $(PKG_LIBS) -lpthread -ldl
+SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+SRCS    := $(shell find src -name '*.c' | sort)
+GEN     := build/gen/embedded.c
+LIBSRCS := $(filter-out src/cli/main.c,$(SRCS))
+OBJS    := $(SRCS:%.c=build/obj/%.o) build/obj/gen/embedded.o
+LIBOBJS := $(LIBSRCS:%.c=build/obj/%.o) build/obj/gen/embedded.o
+ASAN_OBJS    := $(SRCS:%.c=build/asan/%.o) build/asan/gen/embedded.o
+ASAN_LIBOBJS := $(LIBSRCS:%.c=build/asan/%.o) build/asan/gen/embedded.o
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
+EMBED   := src/http/openapi.json $(shell find web -type f 2>/dev/null | sort)
+
+.PHONY: all run test unit integration lint deps deps-test bench clean asan format
+all: build/dmt
+
+deps:
+	@bash scripts/deps.sh build
+deps-test:
+	@bash scripts/deps.sh test
+
+build/dmt: $(OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+build/asan/dmt: $(ASAN_OBJS)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
+build/obj/%.o: %.c $(GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+build/obj/gen/embedded.o: $(GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+build/asan/%.o: %.c $(GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -MMD -MP -c -o $@ $<
+build/asan/gen/embedded.o: $(GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -c -o $@ $<
+
+$(GEN): scripts/embed.sh $(EMBED)
+	@mkdir -p $(dir $@)
+	bash scripts/embed.sh $@ $(EMBED)
+
+build/asan/tests/%: tests/unit/%.c $(ASAN_LIBOBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS) -lcriterion
+
+asan: build/asan/dmt
+
+run: deps
+	@$(MAKE) --no-print-directory build/dmt
+	./build/dmt serve --demo --db sqlite:./dmt.db $(if $(LISTEN),--listen $(LISTEN))
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 $$t --jobs 1; done
+
+integration: build/asan/dmt build/dmt
+	cd tests && DMT_BIN=$(CURDIR)/build/asan/dmt DMT_CLI=$(CURDIR)/build/dmt \
+	    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    node --test --test-concurrency=1 integration/
+
+lint:
+	cd tests && ./node_modules/.bin/redocly lint --format=stylish ../src/http/openapi.json
+
+test: deps-test
+	@$(MAKE) --no-print-directory build/dmt build/asan/dmt
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory lint
+	@$(MAKE) --no-print-directory integration
+
+bench: deps-test build/dmt
+	bash bench/api.sh
+
+format:
+	clang-format -i $(SRCS) $(shell find src include -name '*.h')
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

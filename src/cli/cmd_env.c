@@ -1,0 +1,201 @@
+/* cmd_env.c - `dmt env ls | add | show | rm`. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/client.h"
+#include "cli/table.h"
+
+#define USAGE_LS   "dmt env ls [--json]"
+#define USAGE_ADD  "dmt env add NAME [--description D] [--protected] [--position N] [--json]"
+#define USAGE_SHOW "dmt env show NAME [--json]"
+#define USAGE_RM   "dmt env rm NAME"
+#define USAGE_ALL                                                                              \
+    "dmt env ls | add NAME [--description D] [--protected] [--position N] | show NAME | rm NAME"
+
+static int env_ls(struct cli *cli, int argc, char **argv) {
+    struct cli_args a = {0};
+    struct dmt_err err;
+    json_t *items = NULL;
+    int rc = cli_parse(argc, argv, NULL, USAGE_LS, &a);
+    if (rc != CLI_PARSED) goto out;
+    if (a.npos != 0) {
+        rc = cli_usage_error(USAGE_LS, "unexpected argument %s", a.pos[0]);
+        goto out;
+    }
+    dmt_err_init(&err);
+    if (client_get_list(cli->client, "/environments", &items, &err) != DMT_OK) {
+        rc = cli_fail(&err);
+        goto out;
+    }
+    rc = CLI_EXIT_OK;
+    if (cli->json) {
+        json_t *doc = json_pack("{s:O, s:n}", "items", items, "next");
+        cli_print_json(doc);
+        json_decref(doc);
+        goto out;
+    }
+    struct table *t = table_new(4, "POSITION", "NAME", "PROTECTED", "DESCRIPTION");
+    size_t i;
+    json_t *e;
+    json_array_foreach(items, i, e) {
+        char pos[32];
+        char *desc = table_cell_text(cli_str(e, "description", ""), 60);
+        table_add(t, cli_int(e, "position", pos, sizeof(pos)), cli_str(e, "name", "?"),
+                  cli_bool(e, "protected"), desc);
+        free(desc);
+    }
+    if (table_rows(t) == 0)
+        printf("no environments\n");
+    else
+        table_print(t, stdout);
+    table_free(t);
+out:
+    json_decref(items);
+    cli_args_cleanup(&a, NULL);
+    return rc;
+}
+
+static int env_add(struct cli *cli, int argc, char **argv) {
+    struct cli_opt opts[] = {{.name = "--description", .kind = CLI_OPT_VALUE},
+                             {.name = "--protected", .kind = CLI_OPT_FLAG},
+                             {.name = "--position", .kind = CLI_OPT_VALUE},
+                             {0}};
+    struct cli_args a = {0};
+    struct dmt_err err;
+    json_t *body = NULL, *resp = NULL;
+    int rc = cli_parse(argc, argv, opts, USAGE_ADD, &a);
+    if (rc != CLI_PARSED) goto out;
+    if (a.npos != 1) {
+        rc = cli_usage_error(USAGE_ADD, a.npos == 0 ? "missing NAME" : "too many arguments");
+        goto out;
+    }
+    body = json_pack("{s:s}", "name", a.pos[0]);
+    if (body == NULL) {
+        rc = cli_usage_error(USAGE_ADD, "NAME is not valid UTF-8");
+        goto out;
+    }
+    if (opts[0].seen) {
+        json_t *d = json_string(opts[0].value);
+        if (d == NULL) {
+            rc = cli_usage_error(USAGE_ADD, "--description is not valid UTF-8");
+            goto out;
+        }
+        json_object_set_new(body, "description", d);
+    }
+    if (opts[1].seen) json_object_set_new(body, "protected", json_true());
+    if (opts[2].seen) {
+        int64_t pos;
+        if (!cli_parse_int(opts[2].value, 1, 1000000, &pos)) {
+            rc = cli_usage_error(USAGE_ADD, "--position must be a whole number from 1");
+            goto out;
+        }
+        json_object_set_new(body, "position", json_integer(pos));
+    }
+    dmt_err_init(&err);
+    if (client_request(cli->client, "POST", "/environments", body, NULL, &resp, &err) != DMT_OK) {
+        rc = cli_fail(&err);
+        goto out;
+    }
+    rc = CLI_EXIT_OK;
+    if (cli->json)
+        cli_print_json(resp);
+    else
+        printf("created environment %s\n", cli_str(resp, "name", a.pos[0]));
+out:
+    json_decref(body);
+    json_decref(resp);
+    cli_args_cleanup(&a, opts);
+    return rc;
+}
+
+static int env_show(struct cli *cli, int argc, char **argv) {
+    struct cli_args a = {0};
+    struct dmt_err err;
+    json_t *e = NULL;
+    char *path = NULL;
+    int rc = cli_parse(argc, argv, NULL, USAGE_SHOW, &a);
+    if (rc != CLI_PARSED) goto out;
+    if (a.npos != 1) {
+        rc = cli_usage_error(USAGE_SHOW, a.npos == 0 ? "missing NAME" : "too many arguments");
+        goto out;
+    }
+    path = client_path("environments", a.pos[0], NULL);
+    dmt_err_init(&err);
+    if (client_request(cli->client, "GET", path, NULL, NULL, &e, &err) != DMT_OK) {
+        rc = cli_fail(&err);
+        goto out;
+    }
+    rc = CLI_EXIT_OK;
+    if (cli->json) {
+        cli_print_json(e);
+        goto out;
+    }
+    char buf[32];
+    cli_field("name:", cli_str(e, "name", ""));
+    cli_field("description:", cli_str(e, "description", ""));
+    cli_field("position:", cli_int(e, "position", buf, sizeof(buf)));
+    cli_field("protected:", cli_bool(e, "protected"));
+    json_t *grants = json_object_get(e, "grants");
+    char *g = NULL;
+    if (json_is_array(grants) && json_array_size(grants) > 0) {
+        size_t len = 1, i;
+        json_t *u;
+        json_array_foreach(grants, i, u) len += strlen(json_string_value(u) ? json_string_value(u) : "?") + 2;
+        g = calloc(1, len);
+        if (g == NULL) abort();
+        json_array_foreach(grants, i, u) {
+            if (i > 0) strcat(g, ", ");
+            strcat(g, json_string_value(u) ? json_string_value(u) : "?");
+        }
+    }
+    cli_field("grants:", g ? g : "-");
+    free(g);
+    cli_field("version:", cli_int(e, "version", buf, sizeof(buf)));
+    cli_field("created:", cli_str(e, "created_at", "-"));
+    cli_field("updated:", cli_str(e, "updated_at", "-"));
+out:
+    free(path);
+    json_decref(e);
+    cli_args_cleanup(&a, NULL);
+    return rc;
+}
+
+static int env_rm(struct cli *cli, int argc, char **argv) {
+    struct cli_args a = {0};
+    struct dmt_err err;
+    char *path = NULL;
+    int rc = cli_parse(argc, argv, NULL, USAGE_RM, &a);
+    if (rc != CLI_PARSED) goto out;
+    if (a.npos != 1) {
+        rc = cli_usage_error(USAGE_RM, a.npos == 0 ? "missing NAME" : "too many arguments");
+        goto out;
+    }
+    path = client_path("environments", a.pos[0], NULL);
+    dmt_err_init(&err);
+    if (client_request(cli->client, "DELETE", path, NULL, NULL, NULL, &err) != DMT_OK) {
+        rc = cli_fail(&err);
+        goto out;
+    }
+    rc = CLI_EXIT_OK;
+    if (!cli->json) printf("deleted environment %s\n", a.pos[0]);
+out:
+    free(path);
+    cli_args_cleanup(&a, NULL);
+    return rc;
+}
+
+int cmd_env(struct cli *cli, int argc, char **argv) {
+    if (argc < 2) return cli_usage_error(USAGE_ALL, "missing sub-command");
+    const char *sub = argv[1];
+    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
+        printf("usage: %s\n", USAGE_ALL);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(sub, "ls") == 0 || strcmp(sub, "list") == 0) return env_ls(cli, argc - 2, argv + 2);
+    if (strcmp(sub, "add") == 0) return env_add(cli, argc - 2, argv + 2);
+    if (strcmp(sub, "show") == 0) return env_show(cli, argc - 2, argv + 2);
+    if (strcmp(sub, "rm") == 0) return env_rm(cli, argc - 2, argv + 2);
+    return cli_usage_error(USAGE_ALL, "unknown sub-command env %s", sub);
+}

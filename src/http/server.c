@@ -1,0 +1,445 @@
+/*
+ * server.c - libmicrohttpd glue: the route table, the request lifecycle,
+ * authentication, and the reply helpers every resource uses.
+ */
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "http/auth.h"
+#include "http/http.h"
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    char *db_url;
+    size_t max_body;
+    unsigned port;
+};
+
+/* Each MHD thread opens its own store connection on first use; the key's
+ * destructor closes it when the thread ends. */
+static pthread_key_t store_key;
+static pthread_once_t store_key_once = PTHREAD_ONCE_INIT;
+
+static void store_key_free(void *p) { store_close(p); }
+static void store_key_make(void) { pthread_key_create(&store_key, store_key_free); }
+
+/* --- the route table ---------------------------------------------------- */
+
+enum { M_GET, M_POST, M_PUT, M_PATCH, M_DELETE, M_COUNT };
+static const char *const method_names[M_COUNT] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
+
+struct route {
+    const char *pattern; /* "*" matches one path segment */
+    http_handler_fn fn[M_COUNT];
+};
+
+#define V "/api/v1"
+#define VAR V "/jobs/*/tasks/*/variables/*"
+static const struct route routes[] = {
+    {"/healthz", {[M_GET] = res_healthz}},
+    {V "/openapi.json", {[M_GET] = res_openapi}},
+    {V "/plugins", {[M_GET] = res_plugin_list}},
+    {V "/plugins/*", {[M_GET] = res_plugin_get}},
+    {V "/environments", {[M_GET] = res_env_list, [M_POST] = res_env_create}},
+    {V "/environments/*",
+     {[M_GET] = res_env_get, [M_PATCH] = res_env_patch, [M_DELETE] = res_env_delete}},
+    {V "/jobs", {[M_GET] = res_job_list, [M_POST] = res_job_create}},
+    {V "/jobs/*", {[M_GET] = res_job_get, [M_PATCH] = res_job_patch, [M_DELETE] = res_job_delete}},
+    {V "/jobs/*/workflow", {[M_GET] = res_workflow_get}},
+    {V "/jobs/*/plan", {[M_GET] = res_plan_get}},
+    {V "/jobs/*/tasks", {[M_GET] = res_task_list, [M_POST] = res_task_create}},
+    {V "/jobs/*/tasks/*",
+     {[M_GET] = res_task_get, [M_PATCH] = res_task_patch, [M_DELETE] = res_task_delete}},
+    {V "/jobs/*/tasks/*/variables", {[M_GET] = res_var_list, [M_POST] = res_var_create}},
+    {VAR, {[M_GET] = res_var_get, [M_PATCH] = res_var_patch, [M_DELETE] = res_var_delete}},
+    {VAR "/overrides/*",
+     {[M_GET] = res_override_get, [M_PUT] = res_override_put, [M_DELETE] = res_override_delete}},
+};
+#undef VAR
+#undef V
+
+/* Matches path against pattern, filling params; false if it does not. */
+static bool route_match(const char *pattern, const char *path, struct req *r) {
+    int np = 0;
+    char(*segs)[sizeof(r->segs[0])] = r->segs;
+    while (*pattern != '\0' && *path != '\0') {
+        if (*pattern == '*') {
+            const char *end = strchr(path, '/');
+            size_t len = end ? (size_t)(end - path) : strlen(path);
+            if (len == 0 || len >= sizeof(r->segs[0]) || np >= HTTP_MAX_PARAMS) return false;
+            memcpy(segs[np], path, len);
+            segs[np][len] = '\0';
+            r->params[np] = segs[np];
+            np++;
+            pattern++;
+            path += len;
+            continue;
+        }
+        if (*pattern != *path) return false;
+        pattern++;
+        path++;
+    }
+    return *pattern == '\0' && *path == '\0';
+}
+
+/* --- replies ------------------------------------------------------------ */
+
+static void add_common_headers(struct MHD_Response *resp) {
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                            "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; "
+                            "base-uri 'none'; form-action 'self'");
+}
+
+/* Queues resp (taking it over) with the common headers. */
+static int queue(struct req *r, unsigned status, struct MHD_Response *resp) {
+    if (resp == NULL) return dmt_err_set(&r->err, DMT_ERR_NOMEM, "cannot build a response");
+    add_common_headers(resp);
+    r->status = (int)status;
+    enum MHD_Result ok = MHD_queue_response(r->conn, status, resp);
+    MHD_destroy_response(resp);
+    return ok == MHD_YES ? DMT_OK : DMT_ERR_INTERNAL;
+}
+
+int reply_text(struct req *r, unsigned status, const char *content_type, const char *text,
+               size_t len) {
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
+    if (resp != NULL && content_type != NULL)
+        MHD_add_response_header(resp, "Content-Type", content_type);
+    return queue(r, status, resp);
+}
+
+static int reply_json_typed(struct req *r, unsigned status, json_t *body, const char *etag,
+                            const char *location, const char *type) {
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (text == NULL) return dmt_err_set(&r->err, DMT_ERR_NOMEM, "cannot encode JSON");
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(text);
+        return dmt_err_set(&r->err, DMT_ERR_NOMEM, "cannot build a response");
+    }
+    MHD_add_response_header(resp, "Content-Type", type);
+    if (etag != NULL) MHD_add_response_header(resp, "ETag", etag);
+    if (location != NULL) MHD_add_response_header(resp, "Location", location);
+    return queue(r, status, resp);
+}
+
+int reply_json(struct req *r, unsigned status, json_t *body, const char *etag) {
+    return reply_json_typed(r, status, body, etag, NULL, "application/json");
+}
+
+int reply_created(struct req *r, json_t *body, const char *etag, const char *loc_fmt, ...) {
+    char loc[1024];
+    va_list ap;
+    va_start(ap, loc_fmt);
+    vsnprintf(loc, sizeof(loc), loc_fmt, ap);
+    va_end(ap);
+    return reply_json_typed(r, 201, body, etag, loc, "application/json");
+}
+
+int reply_empty(struct req *r, unsigned status) {
+    return queue(r, status, MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT));
+}
+
+int reply_not_modified(struct req *r, const char *etag) {
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (resp != NULL) MHD_add_response_header(resp, "ETag", etag);
+    return queue(r, 304, resp);
+}
+
+static const char *const problem_slugs[] = {
+#define X(name, num, http, msg) #name,
+    DMT_STATUS_MAP(X)
+#undef X
+};
+
+int reply_problem(struct req *r, int code) {
+    struct dmt_err *e = &r->err;
+    if (e->code == DMT_OK) e->code = code;
+    int http = dmt_status_http(e->code);
+    if (http >= 500) log_error("%s %s: %s (%s)", r->method, r->url, e->msg,
+                               dmt_status_name(e->code));
+    char type[96];
+    /* "urn:dmt:problem:not-found" from ERR_NOT_FOUND. */
+    const char *slug = problem_slugs[e->code] + 4;
+    size_t n = 0;
+    n += (size_t)snprintf(type, sizeof(type), "urn:dmt:problem:");
+    for (; *slug != '\0' && n + 1 < sizeof(type); slug++)
+        type[n++] = *slug == '_' ? '-' : (char)(*slug | 0x20);
+    type[n] = '\0';
+    json_t *doc = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title",
+                            dmt_status_message(e->code), "status", http, "detail",
+                            e->msg[0] != '\0' ? e->msg : dmt_status_message(e->code));
+    if (e->fields != NULL) json_object_set(doc, "errors", e->fields);
+    if (e->extra != NULL) json_object_update(doc, e->extra);
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    struct MHD_Response *resp =
+        text ? MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE) : NULL;
+    if (resp == NULL) {
+        free(text);
+        return DMT_ERR_NOMEM;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/problem+json");
+    if (e->code == DMT_ERR_METHOD) MHD_add_response_header(resp, "Allow", r->allow);
+    if (e->code == DMT_ERR_UNAUTHORIZED)
+        MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"dmt\"");
+    return queue(r, (unsigned)http, resp);
+}
+
+/* --- conditional requests ------------------------------------------------ */
+
+/* True if the comma-separated list of entity tags in header holds etag or *. */
+static bool etag_listed(const char *header, const char *etag) {
+    size_t elen = strlen(etag);
+    const char *p = header;
+    while (*p != '\0') {
+        while (*p == ' ' || *p == ',') p++;
+        if (*p == '*') return true;
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        while (len > 0 && p[len - 1] == ' ') len--;
+        if (len == elen && memcmp(p, etag, elen) == 0) return true;
+        if (end == NULL) break;
+        p = end + 1;
+    }
+    return false;
+}
+
+bool req_etag_fresh(struct req *r, const char *etag) {
+    const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "If-None-Match");
+    return h != NULL && etag_listed(h, etag);
+}
+
+int req_if_match(struct req *r, const char *etag, struct dmt_err *err) {
+    const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "If-Match");
+    if (h == NULL || etag_listed(h, etag)) return DMT_OK;
+    return dmt_err_set(err, DMT_ERR_PRECONDITION,
+                       "the object has changed since you read it (its ETag is now %s); "
+                       "read it again and retry",
+                       etag);
+}
+
+int op_answer(struct op *op, unsigned status, json_t *body, const char *etag,
+              const char *location, ...) {
+    json_decref(op->body);
+    op->status = status;
+    op->body = body;
+    op->etag[0] = op->location[0] = '\0';
+    if (etag != NULL) snprintf(op->etag, sizeof(op->etag), "%s", etag);
+    if (location != NULL) {
+        va_list ap;
+        va_start(ap, location);
+        vsnprintf(op->location, sizeof(op->location), location, ap);
+        va_end(ap);
+    }
+    return DMT_OK;
+}
+
+int op_run(struct req *r, bool write, store_tx_fn fn, void *arg) {
+    struct op op = {.r = r, .arg = arg};
+    int rc = store_tx(r->store, write, fn, &op, &r->err);
+    if (rc != DMT_OK) {
+        json_decref(op.body);
+        return rc;
+    }
+    const char *etag = op.etag[0] ? op.etag : NULL;
+    if (op.status == 204) {
+        json_decref(op.body);
+        return reply_empty(r, 204);
+    }
+    if (etag != NULL && op.status == 200 && strcmp(r->method, "GET") == 0 &&
+        req_etag_fresh(r, etag)) {
+        json_decref(op.body);
+        return reply_not_modified(r, etag);
+    }
+    return reply_json_typed(r, op.status, op.body, etag, op.location[0] ? op.location : NULL,
+                            "application/json");
+}
+
+const char *req_query(struct req *r, const char *key) {
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+/* --- the request lifecycle ------------------------------------------------ */
+
+static struct store *thread_store(struct http_server *srv, struct dmt_err *err) {
+    pthread_once(&store_key_once, store_key_make);
+    struct store *s = pthread_getspecific(store_key);
+    if (s != NULL) return s;
+    if (store_open(srv->db_url, &s, err) != DMT_OK) return NULL;
+    pthread_setspecific(store_key, s);
+    return s;
+}
+
+/* Looks up the route and handler; fills r->params. Returns DMT_OK, or
+ * DMT_ERR_NOT_FOUND / DMT_ERR_METHOD with err set (and r->allow filled). */
+static int dispatch_find(struct req *r, http_handler_fn *out) {
+    char *allow = r->allow;
+    size_t allow_len = sizeof(r->allow);
+    int m = -1;
+    for (int i = 0; i < M_COUNT; i++)
+        if (strcmp(r->method, method_names[i]) == 0) m = i;
+    if (strcmp(r->method, "HEAD") == 0) m = M_GET;
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (!route_match(routes[i].pattern, r->url, r)) continue;
+        r->route = routes[i].pattern;
+        if (m >= 0 && routes[i].fn[m] != NULL) {
+            *out = routes[i].fn[m];
+            return DMT_OK;
+        }
+        size_t n = 0;
+        allow[0] = '\0';
+        for (int j = 0; j < M_COUNT; j++)
+            if (routes[i].fn[j] != NULL)
+                n += (size_t)snprintf(allow + n, allow_len - n, "%s%s", n ? ", " : "",
+                                      method_names[j]);
+        return dmt_err_set(&r->err, DMT_ERR_METHOD, "%s is not allowed on %s (allowed: %s)",
+                           r->method, r->url, allow);
+    }
+    return dmt_err_set(&r->err, DMT_ERR_NOT_FOUND, "no such resource: %s", r->url);
+}
+
+/* Runs one complete request. Returns DMT_OK once a response is queued
+ * (a problem document included); anything else drops the connection. */
+static int handle(struct req *r) {
+    http_handler_fn fn = NULL;
+    int rc = dispatch_find(r, &fn);
+    if (rc != DMT_OK) return reply_problem(r, rc);
+    if (r->too_large) {
+        dmt_err_set(&r->err, DMT_ERR_TOO_LARGE,
+                    "the request body is larger than the limit of %zu bytes", r->srv->max_body);
+        return reply_problem(r, DMT_ERR_TOO_LARGE);
+    }
+    if (r->body_len > 0) {
+        json_error_t jerr;
+        r->json = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+        if (r->json == NULL) {
+            dmt_err_set(&r->err, DMT_ERR_BAD_JSON, "malformed JSON at line %d, column %d: %s",
+                        jerr.line, jerr.column, jerr.text);
+            return reply_problem(r, DMT_ERR_BAD_JSON);
+        }
+    }
+    if (fn != res_healthz) {
+        r->store = thread_store(r->srv, &r->err);
+        if (r->store == NULL) return reply_problem(r, DMT_ERR_STORE);
+        rc = auth_check(r);
+        if (rc != DMT_OK) return reply_problem(r, rc);
+    }
+    rc = fn(r);
+    /* A handler must never leave a transaction open. */
+    dmt_assert(r->store == NULL || !r->store->ops->in_tx(r->store->ctx));
+    if (rc != DMT_OK) return reply_problem(r, rc);
+    return DMT_OK;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls) {
+    struct http_server *srv = cls;
+    struct req *r = *con_cls;
+    if (r == NULL) {
+        r = calloc(1, sizeof(*r));
+        if (r == NULL) return MHD_NO;
+        r->srv = srv;
+        r->conn = conn;
+        r->method = method;
+        r->url = url;
+        dmt_err_init(&r->err);
+        *con_cls = r;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (r->too_large || r->body_len + n > srv->max_body) {
+            /* Keep reading (and dropping) so the client gets its 413. */
+            r->too_large = true;
+            free(r->body);
+            r->body = NULL;
+            r->body_len = r->body_cap = 0;
+            return MHD_YES;
+        }
+        if (r->body_len + n > r->body_cap) {
+            size_t cap = r->body_cap ? r->body_cap : 1024;
+            while (cap < r->body_len + n) cap *= 2;
+            char *b = realloc(r->body, cap);
+            if (b == NULL) return MHD_NO;
+            r->body = b;
+            r->body_cap = cap;
+        }
+        memcpy(r->body + r->body_len, upload_data, n);
+        r->body_len += n;
+        return MHD_YES;
+    }
+    /* The error path of `handle` has already queued the problem when the
+     * queueing itself worked; only a failure to queue drops the connection. */
+    return handle(r) == DMT_OK ? MHD_YES : MHD_NO;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+    struct req *r = *con_cls;
+    if (r == NULL) return;
+    json_decref(r->json);
+    free(r->body);
+    dmt_err_cleanup(&r->err);
+    free(r);
+    *con_cls = NULL;
+}
+
+int http_server_start(const struct http_opts *opts, struct http_server **out,
+                      struct dmt_err *err) {
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof(addr));
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)opts->port);
+    if (inet_pton(AF_INET, opts->host, &addr.sin_addr) != 1)
+        return dmt_err_set(err, DMT_ERR_CONFIG, "--listen: '%s' is not an IPv4 address",
+                           opts->host);
+    struct http_server *srv = calloc(1, sizeof(*srv));
+    if (srv == NULL) return dmt_err_set(err, DMT_ERR_NOMEM, "out of memory");
+    srv->db_url = util_strdup(opts->db_url);
+    srv->max_body = opts->max_body;
+    unsigned threads = opts->threads ? opts->threads : 2;
+    srv->daemon = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+        on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+    if (srv->daemon == NULL) {
+        free(srv->db_url);
+        free(srv);
+        return dmt_err_set(err, DMT_ERR_IO, "cannot listen on %s:%u (address in use?)",
+                           opts->host, opts->port);
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = info ? info->port : opts->port;
+    *out = srv;
+    return DMT_OK;
+}
+
+unsigned http_server_port(const struct http_server *srv) { return srv->port; }
+
+void http_server_stop(struct http_server *srv) {
+    if (srv == NULL) return;
+    MHD_stop_daemon(srv->daemon);
+    free(srv->db_url);
+    free(srv);
+}

@@ -1,0 +1,38 @@
+/*
+ * resolve.h - effective values, ${{ }} references, the workflow matrix and
+ * the plan (DESIGN.md §1 "Resolution").
+ *
+ * A job view is everything about one job that resolution needs, loaded in
+ * one read transaction so that the result is consistent.
+ */
+#ifndef DMT_RESOLVE_H
+#define DMT_RESOLVE_H
+
+#include "model/model.h"
+#include "store/store.h"
+
+struct job_view {
+    struct job job;
+    struct env_list envs;
+    struct task_list tasks;
+    struct var_list vars;
+    struct override_list ovs;
+};
+
+/* Loads the view of the job named name (inside the caller's transaction).
+ * Release it with job_view_cleanup, also after a failure. */
+int job_view_load(struct store *s, const char *name, struct job_view *out, struct dmt_err *err);
+void job_view_cleanup(struct job_view *v);
+
+/* The override of var for env in the view, or NULL. */
+const struct override *job_view_override(const struct job_view *v, int64_t var_id,
+                                         int64_t env_id);
+
+/* The workflow document (DESIGN.md §3). New reference; no secret in it. */
+json_t *resolve_workflow(const struct job_view *v);
+
+/* The plan of the job for env (DESIGN.md §3): resolved values, secrets
+ * masked, and every preflight error in "errors". New reference. */
+json_t *resolve_plan(const struct job_view *v, const struct env *env);
+
+#endif

@@ -1,0 +1,123 @@
+/*
+ * store.h - the one storage interface of dmt (DESIGN.md §6).
+ *
+ * A store is a table of operations plus a backend context, like curl's TLS
+ * backends. SQLite is the embedded backend; PostgreSQL comes later behind
+ * the same table. No SQL text and no dialect test lives above src/store/.
+ *
+ * Rules every backend keeps:
+ * - Every operation returns a status: DMT_OK, DMT_ERR_NOT_FOUND (no such
+ *   row), DMT_ERR_CONFLICT (a unique name already taken), DMT_ERR_BUSY
+ *   (retryable: lock or serialization failure) or DMT_ERR_STORE (hard).
+ *   Details go to err.
+ * - Out-structs are filled on DMT_OK only and owned by the caller (free them
+ *   with the model's *_cleanup functions). In-structs are borrowed.
+ * - insert fills in m (id, version 1, created_at, updated_at); update writes
+ *   every column of the row with id m.id, increments the version and fills
+ *   in m again. Lists are ordered: environments by position, jobs by name,
+ *   tasks by position, variables by (task position, id), overrides by id.
+ * - Deleting a row deletes what hangs under it (a job's tasks, a task's
+ *   variables, a variable's or an environment's overrides).
+ * - One store handle is one connection: use it from one thread at a time.
+ */
+#ifndef DMT_STORE_H
+#define DMT_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/status.h"
+#include "model/model.h"
+
+/* The tables whose rows can be touched (version bumped, updated_at set). */
+enum store_kind { KIND_ENV, KIND_JOB, KIND_TASK, KIND_VAR, KIND_OVERRIDE };
+
+struct store_ops {
+    const char *name; /* "sqlite" */
+    void (*close)(void *ctx);
+
+    /* write=true takes the write lock at once (BEGIN IMMEDIATE). */
+    int (*begin)(void *ctx, bool write, struct dmt_err *err);
+    int (*commit)(void *ctx, struct dmt_err *err);
+    void (*rollback)(void *ctx);
+    bool (*in_tx)(void *ctx);
+
+    int (*env_list)(void *ctx, struct env_list *out, struct dmt_err *err);
+    int (*env_get)(void *ctx, const char *name, struct env *out, struct dmt_err *err);
+    int (*env_insert)(void *ctx, struct env *e, struct dmt_err *err);
+    int (*env_update)(void *ctx, struct env *e, struct dmt_err *err);
+    int (*env_delete)(void *ctx, int64_t id, struct dmt_err *err);
+
+    int (*job_list)(void *ctx, struct job_list *out, struct dmt_err *err);
+    int (*job_get)(void *ctx, const char *name, struct job *out, struct dmt_err *err);
+    int (*job_insert)(void *ctx, struct job *j, struct dmt_err *err);
+    int (*job_update)(void *ctx, struct job *j, struct dmt_err *err);
+    int (*job_delete)(void *ctx, int64_t id, struct dmt_err *err);
+
+    int (*task_list)(void *ctx, int64_t job_id, struct task_list *out, struct dmt_err *err);
+    int (*task_get)(void *ctx, int64_t job_id, const char *name, struct task *out,
+                    struct dmt_err *err);
+    int (*task_insert)(void *ctx, struct task *t, struct dmt_err *err);
+    int (*task_update)(void *ctx, struct task *t, struct dmt_err *err);
+    int (*task_delete)(void *ctx, int64_t id, struct dmt_err *err);
+
+    int (*var_list)(void *ctx, int64_t task_id, struct var_list *out, struct dmt_err *err);
+    /* Every variable of every task of a job. */
+    int (*var_list_job)(void *ctx, int64_t job_id, struct var_list *out, struct dmt_err *err);
+    int (*var_get)(void *ctx, int64_t task_id, const char *name, struct var *out,
+                   struct dmt_err *err);
+    int (*var_insert)(void *ctx, struct var *v, struct dmt_err *err);
+    int (*var_update)(void *ctx, struct var *v, struct dmt_err *err);
+    int (*var_delete)(void *ctx, int64_t id, struct dmt_err *err);
+
+    /* Every override of every variable of a job. */
+    int (*override_list_job)(void *ctx, int64_t job_id, struct override_list *out,
+                             struct dmt_err *err);
+    int (*override_list_var)(void *ctx, int64_t var_id, struct override_list *out,
+                             struct dmt_err *err);
+    int (*override_get)(void *ctx, int64_t var_id, int64_t env_id, struct override *out,
+                        struct dmt_err *err);
+    /* Inserts, or updates the existing (var_id, env_id) row. */
+    int (*override_put)(void *ctx, struct override *o, struct dmt_err *err);
+    int (*override_delete)(void *ctx, int64_t id, struct dmt_err *err);
+
+    /* Increments the version of one row and sets its updated_at. */
+    int (*touch)(void *ctx, enum store_kind kind, int64_t id, struct dmt_err *err);
+
+    int (*user_get)(void *ctx, const char *name, struct user *out, struct dmt_err *err);
+    int (*user_insert)(void *ctx, struct user *u, struct dmt_err *err);
+    int (*token_insert)(void *ctx, struct token *t, struct dmt_err *err);
+    int (*token_find)(void *ctx, const char *hash, struct token *out, struct dmt_err *err);
+
+    /* A small key/value table for server state ("demo_created", ...).
+     * get: *out is a malloc'd copy the caller frees. */
+    int (*kv_get)(void *ctx, const char *key, char **out, struct dmt_err *err);
+    int (*kv_set)(void *ctx, const char *key, const char *value, struct dmt_err *err);
+};
+
+struct store {
+    const struct store_ops *ops;
+    void *ctx;
+};
+
+/*
+ * Opens a store from a URL: "sqlite:PATH" (or a bare path). Creates the
+ * database and applies the versioned migrations as needed. On success
+ * *out is a new handle the caller releases with store_close().
+ */
+int store_open(const char *url, struct store **out, struct dmt_err *err);
+void store_close(struct store *s);
+
+/* The backend constructor; only store.c calls it. */
+int store_sqlite_open(const char *path, struct store **out, struct dmt_err *err);
+
+/*
+ * Runs fn(s, arg, err) inside one transaction and commits it. A DMT_ERR_BUSY
+ * from fn or from the commit rolls back and runs fn again (bounded number of
+ * times, with a short back-off), so fn must have no effects outside the
+ * store. Any other failure rolls back and is returned.
+ */
+typedef int (*store_tx_fn)(struct store *s, void *arg, struct dmt_err *err);
+int store_tx(struct store *s, bool write, store_tx_fn fn, void *arg, struct dmt_err *err);
+
+#endif

@@ -1,0 +1,1144 @@
+/*
+ * store_sqlite.c - the SQLite backend of struct store_ops (DESIGN.md §6).
+ *
+ * One handle is one connection in WAL mode with foreign keys on. Every SQL
+ * statement is prepared once per connection, on first use, and kept in the
+ * context; values are always bound, never spliced into SQL text. The schema
+ * is a list of numbered migrations recorded in schema_migrations; opening a
+ * database applies the ones it lacks, each in its own transaction.
+ *
+ * JSON members are stored as compact JSON text and parsed back with
+ * JSON_DECODE_ANY, so scalars round-trip. Enumerations (variable types,
+ * on_failure) are stored by name so the file stays readable and survives a
+ * reordering of the C enums.
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "store/store.h"
+
+#define BUSY_TIMEOUT_MS 5000
+
+/* --- schema ------------------------------------------------------------ */
+
+/*
+ * The migrations, applied in order; migration i has version i + 1. Never
+ * edit one that has shipped: append a new one instead.
+ */
+static const char *const migrations[] = {
+    /* 1: the model. Positions carry no UNIQUE constraint because moving a
+     * task renumbers its neighbours one row at a time. */
+    "CREATE TABLE envs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  description TEXT NOT NULL DEFAULT '',"
+    "  position INTEGER NOT NULL,"
+    "  protected INTEGER NOT NULL DEFAULT 0,"
+    "  grants TEXT NOT NULL DEFAULT '[]',"
+    "  version INTEGER NOT NULL DEFAULT 1,"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL);"
+    "CREATE INDEX envs_position ON envs(position, id);"
+    "CREATE TABLE jobs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  description TEXT NOT NULL DEFAULT '',"
+    "  version INTEGER NOT NULL DEFAULT 1,"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL);"
+    "CREATE TABLE tasks ("
+    "  id INTEGER PRIMARY KEY,"
+    "  job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL,"
+    "  plugin TEXT NOT NULL,"
+    "  position INTEGER NOT NULL,"
+    "  on_failure TEXT NOT NULL DEFAULT 'stop' CHECK (on_failure IN ('stop', 'continue')),"
+    "  timeout_s INTEGER NOT NULL DEFAULT 0,"
+    "  retries INTEGER NOT NULL DEFAULT 0,"
+    "  enabled INTEGER NOT NULL DEFAULT 1,"
+    "  version INTEGER NOT NULL DEFAULT 1,"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL,"
+    "  UNIQUE (job_id, name));"
+    "CREATE INDEX tasks_position ON tasks(job_id, position, id);"
+    "CREATE TABLE vars ("
+    "  id INTEGER PRIMARY KEY,"
+    "  task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  required INTEGER NOT NULL DEFAULT 0,"
+    "  secret INTEGER NOT NULL DEFAULT 0,"
+    "  custom INTEGER NOT NULL DEFAULT 0,"
+    "  description TEXT NOT NULL DEFAULT '',"
+    "  value TEXT,"
+    "  vals TEXT,"
+    "  version INTEGER NOT NULL DEFAULT 1,"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL,"
+    "  UNIQUE (task_id, name));"
+    "CREATE TABLE overrides ("
+    "  id INTEGER PRIMARY KEY,"
+    "  var_id INTEGER NOT NULL REFERENCES vars(id) ON DELETE CASCADE,"
+    "  env_id INTEGER NOT NULL REFERENCES envs(id) ON DELETE CASCADE,"
+    "  value TEXT NOT NULL,"
+    "  version INTEGER NOT NULL DEFAULT 1,"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL,"
+    "  UNIQUE (var_id, env_id));"
+    "CREATE INDEX overrides_env ON overrides(env_id);"
+    "CREATE TABLE users ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  role TEXT NOT NULL,"
+    "  password_hash TEXT,"
+    "  version INTEGER NOT NULL DEFAULT 1,"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL);"
+    "CREATE TABLE tokens ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  hash TEXT NOT NULL UNIQUE,"
+    "  version INTEGER NOT NULL DEFAULT 1,"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL);"
+    "CREATE INDEX tokens_user ON tokens(user_id);"
+    "CREATE TABLE kv ("
+    "  key TEXT PRIMARY KEY,"
+    "  value TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL);",
+};
+#define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+/* --- statements -------------------------------------------------------- */
+
+/* Every SELECT and RETURNING starts with these four columns (read_meta). */
+#define META "id, version, created_at, updated_at"
+#define RET " RETURNING " META
+
+#define ENV_COLS META ", name, description, position, protected, grants"
+#define JOB_COLS META ", name, description"
+#define TASK_COLS                                                                                  \
+    META ", job_id, name, plugin, position, on_failure, timeout_s, retries, enabled"
+#define VAR_COLS                                                                                   \
+    "v.id, v.version, v.created_at, v.updated_at, v.task_id, v.name, v.type, v.required, "         \
+    "v.secret, v.custom, v.description, v.value, v.vals"
+#define OVR_COLS                                                                                   \
+    "o.id, o.version, o.created_at, o.updated_at, o.var_id, o.env_id, o.value"
+#define USER_COLS META ", name, role, password_hash"
+#define TOKEN_COLS META ", name, user_id, hash"
+
+#define STMT_MAP(X)                                                                                \
+    X(BEGIN_READ, "BEGIN")                                                                         \
+    X(BEGIN_WRITE, "BEGIN IMMEDIATE")                                                              \
+    X(COMMIT, "COMMIT")                                                                            \
+    X(ROLLBACK, "ROLLBACK")                                                                        \
+    X(MIGRATION_MAX, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations")                    \
+    X(MIGRATION_HAS, "SELECT 1 FROM schema_migrations WHERE version = ?1")                         \
+    X(MIGRATION_ADD, "INSERT INTO schema_migrations(version, applied_at) VALUES (?1, ?2)")         \
+                                                                                                   \
+    X(ENV_LIST, "SELECT " ENV_COLS " FROM envs ORDER BY position, id")                             \
+    X(ENV_GET, "SELECT " ENV_COLS " FROM envs WHERE name = ?1")                                    \
+    X(ENV_INSERT, "INSERT INTO envs(name, description, position, protected, grants, version, "     \
+                  "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6)" RET)            \
+    X(ENV_UPDATE, "UPDATE envs SET name = ?1, description = ?2, position = ?3, protected = ?4, "   \
+                  "grants = ?5, version = version + 1, updated_at = ?6 WHERE id = ?7" RET)         \
+    X(ENV_DELETE, "DELETE FROM envs WHERE id = ?1")                                                \
+                                                                                                   \
+    X(JOB_LIST, "SELECT " JOB_COLS " FROM jobs ORDER BY name")                                     \
+    X(JOB_GET, "SELECT " JOB_COLS " FROM jobs WHERE name = ?1")                                    \
+    X(JOB_INSERT, "INSERT INTO jobs(name, description, version, created_at, updated_at) "          \
+                  "VALUES (?1, ?2, 1, ?3, ?3)" RET)                                                \
+    X(JOB_UPDATE, "UPDATE jobs SET name = ?1, description = ?2, version = version + 1, "           \
+                  "updated_at = ?3 WHERE id = ?4" RET)                                             \
+    X(JOB_DELETE, "DELETE FROM jobs WHERE id = ?1")                                                \
+                                                                                                   \
+    X(TASK_LIST, "SELECT " TASK_COLS " FROM tasks WHERE job_id = ?1 ORDER BY position, id")        \
+    X(TASK_GET, "SELECT " TASK_COLS " FROM tasks WHERE job_id = ?1 AND name = ?2")                 \
+    X(TASK_INSERT, "INSERT INTO tasks(job_id, name, plugin, position, on_failure, timeout_s, "     \
+                   "retries, enabled, version, created_at, updated_at) "                           \
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9)" RET)                       \
+    X(TASK_UPDATE, "UPDATE tasks SET job_id = ?1, name = ?2, plugin = ?3, position = ?4, "         \
+                   "on_failure = ?5, timeout_s = ?6, retries = ?7, enabled = ?8, "                 \
+                   "version = version + 1, updated_at = ?9 WHERE id = ?10" RET)                    \
+    X(TASK_DELETE, "DELETE FROM tasks WHERE id = ?1")                                              \
+                                                                                                   \
+    X(VAR_LIST, "SELECT " VAR_COLS " FROM vars v WHERE v.task_id = ?1 ORDER BY v.id")              \
+    X(VAR_LIST_JOB, "SELECT " VAR_COLS " FROM vars v JOIN tasks t ON t.id = v.task_id "            \
+                    "WHERE t.job_id = ?1 ORDER BY t.position, t.id, v.id")                         \
+    X(VAR_GET, "SELECT " VAR_COLS " FROM vars v WHERE v.task_id = ?1 AND v.name = ?2")             \
+    X(VAR_INSERT, "INSERT INTO vars(task_id, name, type, required, secret, custom, description, "  \
+                  "value, vals, version, created_at, updated_at) "                                 \
+                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10, ?10)" RET)                  \
+    X(VAR_UPDATE, "UPDATE vars SET task_id = ?1, name = ?2, type = ?3, required = ?4, "            \
+                  "secret = ?5, custom = ?6, description = ?7, value = ?8, vals = ?9, "            \
+                  "version = version + 1, updated_at = ?10 WHERE id = ?11" RET)                    \
+    X(VAR_DELETE, "DELETE FROM vars WHERE id = ?1")                                                \
+                                                                                                   \
+    X(OVR_LIST_JOB, "SELECT " OVR_COLS " FROM overrides o JOIN vars v ON v.id = o.var_id "         \
+                    "JOIN tasks t ON t.id = v.task_id WHERE t.job_id = ?1 ORDER BY o.id")          \
+    X(OVR_LIST_VAR, "SELECT " OVR_COLS " FROM overrides o WHERE o.var_id = ?1 ORDER BY o.id")      \
+    X(OVR_GET, "SELECT " OVR_COLS " FROM overrides o WHERE o.var_id = ?1 AND o.env_id = ?2")       \
+    X(OVR_PUT, "INSERT INTO overrides(var_id, env_id, value, version, created_at, updated_at) "    \
+               "VALUES (?1, ?2, ?3, 1, ?4, ?4) ON CONFLICT (var_id, env_id) DO UPDATE SET "        \
+               "value = excluded.value, version = overrides.version + 1, "                         \
+               "updated_at = excluded.updated_at" RET)                                             \
+    X(OVR_DELETE, "DELETE FROM overrides WHERE id = ?1")                                           \
+                                                                                                   \
+    X(TOUCH_ENV, "UPDATE envs SET version = version + 1, updated_at = ?1 WHERE id = ?2")           \
+    X(TOUCH_JOB, "UPDATE jobs SET version = version + 1, updated_at = ?1 WHERE id = ?2")           \
+    X(TOUCH_TASK, "UPDATE tasks SET version = version + 1, updated_at = ?1 WHERE id = ?2")         \
+    X(TOUCH_VAR, "UPDATE vars SET version = version + 1, updated_at = ?1 WHERE id = ?2")           \
+    X(TOUCH_OVR, "UPDATE overrides SET version = version + 1, updated_at = ?1 WHERE id = ?2")      \
+                                                                                                   \
+    X(USER_GET, "SELECT " USER_COLS " FROM users WHERE name = ?1")                                 \
+    X(USER_INSERT, "INSERT INTO users(name, role, password_hash, version, created_at, "            \
+                   "updated_at) VALUES (?1, ?2, ?3, 1, ?4, ?4)" RET)                               \
+    X(TOKEN_INSERT, "INSERT INTO tokens(name, user_id, hash, version, created_at, updated_at) "    \
+                    "VALUES (?1, ?2, ?3, 1, ?4, ?4)" RET)                                          \
+    X(TOKEN_FIND, "SELECT " TOKEN_COLS " FROM tokens WHERE hash = ?1")                             \
+                                                                                                   \
+    X(KV_GET, "SELECT value FROM kv WHERE key = ?1")                                               \
+    X(KV_SET, "INSERT INTO kv(key, value, updated_at) VALUES (?1, ?2, ?3) ON CONFLICT (key) "      \
+              "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at")
+
+enum stmt {
+#define X(name, sql) ST_##name,
+    STMT_MAP(X)
+#undef X
+        ST_COUNT
+};
+
+static const char *const stmt_sql[] = {
+#define X(name, sql) sql,
+    STMT_MAP(X)
+#undef X
+};
+
+/* The statement and the noun of each enum store_kind. */
+static const struct {
+    enum stmt touch;
+    const char *noun;
+} kinds[] = {
+    [KIND_ENV] = {ST_TOUCH_ENV, "environment"}, [KIND_JOB] = {ST_TOUCH_JOB, "job"},
+    [KIND_TASK] = {ST_TOUCH_TASK, "task"},      [KIND_VAR] = {ST_TOUCH_VAR, "variable"},
+    [KIND_OVERRIDE] = {ST_TOUCH_OVR, "override"},
+};
+
+/* The backend context. The public struct store lives inside it, so that
+ * close(ctx) releases both. */
+struct sqlite_store {
+    struct store base;
+    sqlite3 *db;
+    sqlite3_stmt *st[ST_COUNT];
+};
+
+/* --- helpers ----------------------------------------------------------- */
+
+/* Maps a SQLite result code to a dmt status, with the detail in err. */
+static int fail(struct sqlite_store *c, int rc, struct dmt_err *err) {
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return dmt_err_set(err, DMT_ERR_BUSY, "the database is busy: %s", sqlite3_errmsg(c->db));
+    case SQLITE_NOMEM:
+        return dmt_err_set(err, DMT_ERR_NOMEM, "sqlite: out of memory");
+    case SQLITE_CONSTRAINT:
+        if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+            return dmt_err_set(err, DMT_ERR_CONFLICT, "already exists: %s",
+                               sqlite3_errmsg(c->db));
+        /* A parent deleted by a concurrent request, or an id that never
+         * existed: the caller asked about something that is not there. */
+        if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+            return dmt_err_set(err, DMT_ERR_NOT_FOUND, "what this refers to does not exist");
+        break;
+    default:
+        break;
+    }
+    return dmt_err_set(err, DMT_ERR_STORE, "sqlite: %s", sqlite3_errmsg(c->db));
+}
+
+/*
+ * Like fail(), but names what is taken when rc is a unique violation
+ * (conflict_fmt, given name) and the missing parent on a foreign key one.
+ */
+static int write_fail(struct sqlite_store *c, int rc, struct dmt_err *err, const char *parent,
+                      const char *conflict_fmt, const char *name)
+    __attribute__((format(printf, 5, 0)));
+static int write_fail(struct sqlite_store *c, int rc, struct dmt_err *err, const char *parent,
+                      const char *conflict_fmt, const char *name) {
+    if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), conflict_fmt, name);
+        return dmt_err_set(err, DMT_ERR_CONFLICT, "%s", msg);
+    }
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY && parent != NULL)
+        return dmt_err_set(err, DMT_ERR_NOT_FOUND, "the %s it belongs to does not exist",
+                           parent);
+    return fail(c, rc, err);
+}
+
+/* Returns the cached statement id, preparing it on first use. */
+static int prep(struct sqlite_store *c, enum stmt id, sqlite3_stmt **out, struct dmt_err *err) {
+    if (c->st[id] == NULL) {
+        int rc = sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &c->st[id], NULL);
+        if (rc != SQLITE_OK) {
+            c->st[id] = NULL;
+            return fail(c, rc, err);
+        }
+    }
+    *out = c->st[id];
+    return DMT_OK;
+}
+
+/* Makes a statement ready for its next use and drops borrowed bindings. */
+static void finish(sqlite3_stmt *st) {
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+static void bind_str(sqlite3_stmt *st, int i, const char *s) {
+    sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+/* Binds a JSON value as compact text, or SQL NULL when v is NULL. */
+static int bind_json(sqlite3_stmt *st, int i, const json_t *v, struct dmt_err *err) {
+    if (v == NULL) return sqlite3_bind_null(st, i) == SQLITE_OK ? DMT_OK : DMT_ERR_STORE;
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (s == NULL) return dmt_err_set(err, DMT_ERR_NOMEM, "cannot encode a JSON value");
+    /* SQLite owns s from here on, even if binding fails. */
+    sqlite3_bind_text(st, i, s, -1, free);
+    return DMT_OK;
+}
+
+static void copy_text(sqlite3_stmt *st, int i, char *out, size_t len) {
+    const char *s = (const char *)sqlite3_column_text(st, i);
+    snprintf(out, len, "%s", s != NULL ? s : "");
+}
+
+/* A malloc'd copy of a text column; NULL stays NULL. */
+static char *col_str(sqlite3_stmt *st, int i) {
+    return util_strdup((const char *)sqlite3_column_text(st, i));
+}
+
+/* A malloc'd copy of a text column that is never NULL in the model. */
+static char *col_str0(sqlite3_stmt *st, int i) {
+    const char *s = (const char *)sqlite3_column_text(st, i);
+    return util_strdup(s != NULL ? s : "");
+}
+
+/* Parses a JSON text column into *out (NULL for SQL NULL). */
+static int col_json(sqlite3_stmt *st, int i, json_t **out, struct dmt_err *err) {
+    *out = NULL;
+    const char *s = (const char *)sqlite3_column_text(st, i);
+    if (s == NULL) return DMT_OK;
+    json_error_t je;
+    *out = json_loads(s, JSON_DECODE_ANY, &je);
+    if (*out == NULL)
+        return dmt_err_set(err, DMT_ERR_STORE, "stored JSON is malformed (%s): %s",
+                           sqlite3_column_name(st, i), je.text);
+    return DMT_OK;
+}
+
+static void read_meta(sqlite3_stmt *st, struct meta *m) {
+    m->id = sqlite3_column_int64(st, 0);
+    m->version = sqlite3_column_int64(st, 1);
+    copy_text(st, 2, m->created_at, sizeof(m->created_at));
+    copy_text(st, 3, m->updated_at, sizeof(m->updated_at));
+}
+
+/*
+ * Steps a query expected to give at most one row. Returns DMT_OK with the
+ * statement on its row, DMT_ERR_NOT_FOUND without a message when there is
+ * none, or a mapped error.
+ */
+static int step_one(struct sqlite_store *c, sqlite3_stmt *st, struct dmt_err *err) {
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) return DMT_OK;
+    if (rc == SQLITE_DONE) return DMT_ERR_NOT_FOUND;
+    return fail(c, rc, err);
+}
+
+/*
+ * Runs a write with "RETURNING id, version, created_at, updated_at" to its
+ * end. Fills *m on DMT_OK; DMT_ERR_NOT_FOUND without a message when no row
+ * was written. Failures are mapped by write_fail().
+ */
+static int step_write(struct sqlite_store *c, sqlite3_stmt *st, struct meta *m,
+                      struct dmt_err *err, const char *parent, const char *conflict_fmt,
+                      const char *name) __attribute__((format(printf, 6, 0)));
+static int step_write(struct sqlite_store *c, sqlite3_stmt *st, struct meta *m,
+                      struct dmt_err *err, const char *parent, const char *conflict_fmt,
+                      const char *name) {
+    struct meta got;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) return DMT_ERR_NOT_FOUND;
+    if (rc != SQLITE_ROW) return write_fail(c, rc, err, parent, conflict_fmt, name);
+    read_meta(st, &got);
+    /* The change is made by the first step; stepping to the end makes an
+     * autocommit statement commit now and report a failure of it here. */
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) return fail(c, rc, err);
+    *m = got;
+    return DMT_OK;
+}
+
+/* Runs a statement that returns no rows; *changes gets the rows changed. */
+static int step_exec(struct sqlite_store *c, sqlite3_stmt *st, int *changes,
+                     struct dmt_err *err) {
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) return fail(c, rc, err);
+    if (changes != NULL) *changes = sqlite3_changes(c->db);
+    return DMT_OK;
+}
+
+/* Deletes the row `id` with statement sid; NOT_FOUND names the noun. */
+static int delete_by_id(struct sqlite_store *c, enum stmt sid, const char *noun, int64_t id,
+                        struct dmt_err *err) {
+    sqlite3_stmt *st;
+    int changes = 0;
+    int rc = prep(c, sid, &st, err);
+    if (rc != DMT_OK) return rc;
+    sqlite3_bind_int64(st, 1, id);
+    rc = step_exec(c, st, &changes, err);
+    finish(st);
+    if (rc == DMT_OK && changes == 0)
+        rc = dmt_err_set(err, DMT_ERR_NOT_FOUND, "no %s with id %lld", noun, (long long)id);
+    return rc;
+}
+
+/* --- row readers: fill *out on DMT_OK only ----------------------------- */
+
+static int read_env(sqlite3_stmt *st, struct env *out, struct dmt_err *err) {
+    struct env e = {0};
+    read_meta(st, &e.m);
+    e.name = col_str0(st, 4);
+    e.description = col_str0(st, 5);
+    e.position = sqlite3_column_int(st, 6);
+    e.protected_ = sqlite3_column_int(st, 7) != 0;
+    int rc = col_json(st, 8, &e.grants, err);
+    if (rc == DMT_OK && e.grants == NULL) e.grants = json_array();
+    if (rc != DMT_OK) {
+        env_cleanup(&e);
+        return rc;
+    }
+    *out = e;
+    return DMT_OK;
+}
+
+static int read_job(sqlite3_stmt *st, struct job *out, struct dmt_err *err) {
+    struct job j = {0};
+    read_meta(st, &j.m);
+    j.name = col_str0(st, 4);
+    j.description = col_str0(st, 5);
+    *out = j;
+    return DMT_OK;
+}
+
+static int read_task(sqlite3_stmt *st, struct task *out, struct dmt_err *err) {
+    struct task t = {0};
+    read_meta(st, &t.m);
+    t.job_id = sqlite3_column_int64(st, 4);
+    t.name = col_str0(st, 5);
+    t.plugin = col_str0(st, 6);
+    t.position = sqlite3_column_int(st, 7);
+    int f = on_failure_parse((const char *)sqlite3_column_text(st, 8));
+    t.on_failure = f < 0 ? ON_FAILURE_STOP : f;
+    t.timeout_s = sqlite3_column_int(st, 9);
+    t.retries = sqlite3_column_int(st, 10);
+    t.enabled = sqlite3_column_int(st, 11) != 0;
+    *out = t;
+    return DMT_OK;
+}
+
+static int read_var(sqlite3_stmt *st, struct var *out, struct dmt_err *err) {
+    struct var v = {0};
+    int rc;
+    read_meta(st, &v.m);
+    v.task_id = sqlite3_column_int64(st, 4);
+    v.name = col_str0(st, 5);
+    v.type = var_type_parse((const char *)sqlite3_column_text(st, 6));
+    v.required = sqlite3_column_int(st, 7) != 0;
+    v.secret = sqlite3_column_int(st, 8) != 0;
+    v.custom = sqlite3_column_int(st, 9) != 0;
+    v.description = col_str0(st, 10);
+    if (v.type < 0) {
+        rc = dmt_err_set(err, DMT_ERR_STORE, "variable %lld has an unknown type '%s'",
+                         (long long)v.m.id, (const char *)sqlite3_column_text(st, 6));
+        goto out;
+    }
+    rc = col_json(st, 11, &v.value, err);
+    if (rc != DMT_OK) goto out;
+    rc = col_json(st, 12, &v.values, err);
+out:
+    if (rc != DMT_OK) {
+        var_cleanup(&v);
+        return rc;
+    }
+    *out = v;
+    return DMT_OK;
+}
+
+static int read_override(sqlite3_stmt *st, struct override *out, struct dmt_err *err) {
+    struct override o = {0};
+    read_meta(st, &o.m);
+    o.var_id = sqlite3_column_int64(st, 4);
+    o.env_id = sqlite3_column_int64(st, 5);
+    int rc = col_json(st, 6, &o.value, err);
+    if (rc == DMT_OK && o.value == NULL) o.value = json_null();
+    if (rc != DMT_OK) return rc;
+    *out = o;
+    return DMT_OK;
+}
+
+static int read_user(sqlite3_stmt *st, struct user *out, struct dmt_err *err) {
+    struct user u = {0};
+    read_meta(st, &u.m);
+    u.name = col_str0(st, 4);
+    u.role = col_str0(st, 5);
+    u.password_hash = col_str(st, 6);
+    *out = u;
+    return DMT_OK;
+}
+
+static int read_token(sqlite3_stmt *st, struct token *out, struct dmt_err *err) {
+    struct token t = {0};
+    read_meta(st, &t.m);
+    t.name = col_str0(st, 4);
+    t.user_id = sqlite3_column_int64(st, 5);
+    t.hash = col_str0(st, 6);
+    *out = t;
+    return DMT_OK;
+}
+
+/*
+ * rows_<type>: reads every row of a bound statement into *out (replacing
+ * it on DMT_OK) and finishes the statement.
+ */
+#define ROWS_FUNC(type)                                                                            \
+    static int rows_##type(struct sqlite_store *c, sqlite3_stmt *st, struct type##_list *out,      \
+                           struct dmt_err *err) {                                                  \
+        struct type##_list l = {0};                                                                \
+        int src, rc = DMT_OK;                                                                      \
+        while ((src = sqlite3_step(st)) == SQLITE_ROW) {                                           \
+            rc = read_##type(st, type##_list_push(&l), err);                                       \
+            if (rc != DMT_OK) break;                                                               \
+        }                                                                                          \
+        if (rc == DMT_OK && src != SQLITE_DONE) rc = fail(c, src, err);                            \
+        finish(st);                                                                                \
+        if (rc != DMT_OK) {                                                                        \
+            type##_list_cleanup(&l);                                                               \
+            return rc;                                                                             \
+        }                                                                                          \
+        *out = l;                                                                                  \
+        return DMT_OK;                                                                             \
+    }
+ROWS_FUNC(env)
+ROWS_FUNC(job)
+ROWS_FUNC(task)
+ROWS_FUNC(var)
+ROWS_FUNC(override)
+
+/* --- transactions ------------------------------------------------------ */
+
+static int run_simple(struct sqlite_store *c, enum stmt sid, struct dmt_err *err) {
+    sqlite3_stmt *st;
+    int rc = prep(c, sid, &st, err);
+    if (rc != DMT_OK) return rc;
+    rc = step_exec(c, st, NULL, err);
+    finish(st);
+    return rc;
+}
+
+static int sq_begin(void *ctx, bool write, struct dmt_err *err) {
+    return run_simple(ctx, write ? ST_BEGIN_WRITE : ST_BEGIN_READ, err);
+}
+
+static int sq_commit(void *ctx, struct dmt_err *err) { return run_simple(ctx, ST_COMMIT, err); }
+
+static bool sq_in_tx(void *ctx) {
+    struct sqlite_store *c = ctx;
+    return sqlite3_get_autocommit(c->db) == 0;
+}
+
+static void sq_rollback(void *ctx) {
+    struct sqlite_store *c = ctx;
+    struct dmt_err err;
+    if (!sq_in_tx(c)) return;
+    dmt_err_init(&err);
+    if (run_simple(c, ST_ROLLBACK, &err) != DMT_OK) log_error("sqlite rollback: %s", err.msg);
+    dmt_err_cleanup(&err);
+}
+
+/* --- environments ------------------------------------------------------ */
+
+static int sq_env_list(void *ctx, struct env_list *out, struct dmt_err *err) {
+    sqlite3_stmt *st;
+    int rc = prep(ctx, ST_ENV_LIST, &st, err);
+    if (rc != DMT_OK) return rc;
+    return rows_env(ctx, st, out, err);
+}
+
+static int sq_env_get(void *ctx, const char *name, struct env *out, struct dmt_err *err) {
+    sqlite3_stmt *st;
+    int rc = prep(ctx, ST_ENV_GET, &st, err);
+    if (rc != DMT_OK) return rc;
+    bind_str(st, 1, name);
+    rc = step_one(ctx, st, err);
+    if (rc == DMT_OK) rc = read_env(st, out, err);
+    finish(st);
+    if (rc == DMT_ERR_NOT_FOUND) dmt_err_set(err, rc, "no environment named '%s'", name);
+    return rc;
+}
+
+static int env_write(struct sqlite_store *c, enum stmt sid, struct env *e, struct dmt_err *err) {
+    sqlite3_stmt *st;
+    char now[32];
+    int rc = prep(c, sid, &st, err);
+    if (rc != DMT_OK) return rc;
+    util_now_rfc3339(now, sizeof(now));
+    bind_str(st, 1, e->name);
+    bind_str(st, 2, e->description != NULL ? e->description : "");
+    sqlite3_bind_int(st, 3, e->position);
+    sqlite3_bind_int(st, 4, e->protected_ ? 1 : 0);
+    if (e->grants != NULL)
+        rc = bind_json(st, 5, e->grants, err);
+    else
+        bind_str(st, 5, "[]");
+    bind_str(st, 6, now);
+    if (sid == ST_ENV_UPDATE) sqlite3_bind_int64(st, 7, e->m.id);
+    if (rc == DMT_OK)
+        rc = step_write(c, st, &e->m, err, NULL, "an environment named '%s' already exists", e->name);
+    finish(st);
+    if (rc == DMT_ERR_NOT_FOUND)
+        dmt_err_set(err, rc, "no environment with id %lld", (long long)e->m.id);
+    return rc;
+}
+
+static int sq_env_insert(void *ctx, struct env *e, struct dmt_err *err) {
+    return env_write(ctx, ST_ENV_INSERT, e, err);
+}
+
+static int sq_env_update(void *ctx, struct env *e, struct dmt_err *err) {
+    return env_write(ctx, ST_ENV_UPDATE, e, err);
+}
+
+static int sq_env_delete(void *ctx, int64_t id, struct dmt_err *err) {
+    return delete_by_id(ctx, ST_ENV_DELETE, "environment", id, err);
+}
+
+/* --- jobs -------------------------------------------------------------- */
+
+static int sq_job_list(void *ctx, struct job_list *out, struct dmt_err *err) {
+    sqlite3_stmt *st;
+    int rc = prep(ctx, ST_JOB_LIST, &st, err);
+    if (rc != DMT_OK) return rc;
+    return rows_job(ctx, st, out, err);
+}
+
+static int sq_job_get(void *ctx, const char *name, struct job *out, struct dmt_err *err) {
+    sqlite3_stmt *st;
+    int rc = prep(ctx, ST_JOB_GET, &st, err);
+    if (rc != DMT_OK) return rc;
+    bind_str(st, 1, name);
+    rc = step_one(ctx, st, err);
+    if (rc == DMT_OK) rc = read_job(st, out, err);
+    finish(st);
+    if (rc == DMT_ERR_NOT_FOUND) dmt_err_set(err, rc, "no job named '%s'", name);
+    return rc;
+}
+
+static int job_write(struct sqlite_store *c, enum stmt sid, struct job *j, struct dmt_err *err) {
+    sqlite3_stmt *st;
+    char now[32];
+    int rc = prep(c, sid, &st, err);
+    if (rc != DMT_OK) return rc;
+    util_now_rfc3339(now, sizeof(now));
+    bind_str(st, 1, j->name);
+    bind_str(st, 2, j->description != NULL ? j->description : "");
+    bind_str(st, 3, now);
+    if (sid == ST_JOB_UPDATE) sqlite3_bind_int64(st, 4, j->m.id);
+    rc = step_write(c, st, &j->m, err, NULL, "a job named '%s' already exists", j->name);
+    finish(st);
+    if (rc == DMT_ERR_NOT_FOUND) dmt_err_set(err, rc, "no job with id %lld", (long long)j->m.id);
+    return rc;
+}
+
+static int sq_job_insert(void *ctx, struct job *j, struct dmt_err *err) {
+    return job_write(ctx, ST_JOB_INSERT, j, err);
+}
+
+static int sq_job_update(void *ctx, struct job *j, struct dmt_err *err) {
+    return job_write(ctx, ST_JOB_UPDATE, j, err);
+}
+
+static int sq_job_delete(void *ctx, int64_t id, struct dmt_err *err) {
+    return delete_by_id(ctx, ST_JOB_DELETE, "job", id, err);
+}
+
+/* --- tasks ------------------------------------------------------------- */
+
+static int sq_task_list(void *ctx, int64_t job_id, struct task_list *out, struct dmt_err *err) {
+    sqlite3_stmt *st;
+    int rc = prep(ctx, ST_TASK_LIST, &st, err);
+    if (rc != DMT_OK) return rc;
+    sqlite3_bind_int64(st, 1, job_id);
+    return rows_task(ctx, st, out, err);
+}
+
+static int sq_task_get(void *ctx, int64_t job_id, const char *name, struct task *out,
+                       struct dmt_err *err) {
+    sqlite3_stmt *st;
+    int rc = prep(ctx, ST_TASK_GET, &st, err);
+    if (rc != DMT_OK) return rc;
+    sqlite3_bind_int64(st, 1, job_id);
+    bind_str(st, 2, name);
+    rc = step_one(ctx, st, err);
+    if (rc == DMT_OK) rc = read_task(st, out, err);
+    finish(st);
+    if (rc == DMT_ERR_NOT_FOUND) dmt_err_set(err, rc, "no task named '%s' in this job", name);
+    return rc;
+}
+
+static int task_write(struct sqlite_store *c, enum stmt sid, struct task *t,
+                      struct dmt_err *err) {
+    sqlite3_stmt *st;
+    char now[32];
+    int rc = prep(c, sid, &st, err);
+    if (rc != DMT_OK) return rc;
+    util_now_rfc3339(now, sizeof(now));
+    sqlite3_bind_int64(st, 1, t->job_id);
+    bind_str(st, 2, t->name);
+    bind_str(st, 3, t->plugin);
+    sqlite3_bind_int(st, 4, t->position);
+    bind_str(st, 5, on_failure_name(t->on_failure));
+    sqlite3_bind_int(st, 6, t->timeout_s);
+    sqlite3_bind_int(st, 7, t->retries);
+    sqlite3_bind_int(st, 8, t->enabled ? 1 : 0);
+    bind_str(st, 9, now);
+    if (sid == ST_TASK_UPDATE) sqlite3_bind_int64(st, 10, t->m.id);
+    rc = step_write(c, st, &t->m, err, "job", "a task named '%s' already exists in this job",
+                    t->name);
+    finish(st);
+    if (rc == DMT_ERR_NOT_FOUND) dmt_err_set(err, rc, "no task with id %lld", (long long)t->m.id);
+    return rc;
+}
+
+static int sq_task_insert(void *ctx, struct task *t, struct dmt_err *err) {
+    return task_write(ctx, ST_TASK_INSERT, t, err);
+}
+
+static int sq_task_update(void *ctx, struct task *t, struct dmt_err *err) {
+    return task_write(ctx, ST_TASK_UPDATE, t, err);
+}
+
+static int sq_task_delete(void *ctx, int64_t id, struct dmt_err *err) {
+    return delete_by_id(ctx, ST_TASK_DELETE, "task", id, err);
+}
+
+/* --- variables --------------------------------------------------------- */
+
+static int sq_var_list(void *ctx, int64_t task_id, struct var_list *out, struct dmt_err *err) {
+    sqlite3_stmt *st;
+    int rc = prep(ctx, ST_VAR_LIST, &st, err);
+    if (rc != DMT_OK) return rc;
+    sqlite3_bind_int64(st, 1, task_id);
+    return rows_var(ctx, st, out, err);
+}
+
+static int sq_var_list_job(void *ctx, int64_t job_id, struct var_list *out,
+                           struct dmt_err *err) {
+    sqlite3_stmt *st;
+    int rc = prep(ctx, ST_VAR_LIST_JOB, &st, err);
+    if (rc != DMT_OK) return rc;
+    sqlite3_bind_int64(st, 1, job_id);
+    return rows_var(ctx, st, out, err);
+}
+
+static int sq_var_get(void *ctx, int64_t task_id, const char *name, struct var *out,
+                      struct dmt_err *err) {
+    sqlite3_stmt *st;
+    int rc = prep(ctx, ST_VAR_GET, &st, err);
+    if (rc != DMT_OK) return rc;
+    sqlite3_bind_int64(st, 1, task_id);
+    bind_str(st, 2, name);
+    rc = step_one(ctx, st, err);
+    if (rc == DMT_OK) rc = read_var(st, out, err);
+    finish(st);
+    if (rc == DMT_ERR_NOT_FOUND)
+        dmt_err_set(err, rc, "no variable named '%s' in this task", name);
+    return rc;
+}
+
+static int var_write(struct sqlite_store *c, enum stmt sid, struct var *v, struct dmt_err *err) {
+    sqlite3_stmt *st;
+    char now[32];
+    int rc = prep(c, sid, &st, err);
+    if (rc != DMT_OK) return rc;
+    util_now_rfc3339(now, sizeof(now));
+    sqlite3_bind_int64(st, 1, v->task_id);
+    bind_str(st, 2, v->name);
+    bind_str(st, 3, var_type_name(v->type));
+    sqlite3_bind_int(st, 4, v->required ? 1 : 0);
+    sqlite3_bind_int(st, 5, v->secret ? 1 : 0);
+    sqlite3_bind_int(st, 6, v->custom ? 1 : 0);
+    bind_str(st, 7, v->description != NULL ? v->description : "");
+    rc = bind_json(st, 8, v->value, err);
+    if (rc == DMT_OK) rc = bind_json(st, 9, v->values, err);
+    bind_str(st, 10, now);
+    if (sid == ST_VAR_UPDATE) sqlite3_bind_int64(st, 11, v->m.id);
+    if (rc == DMT_OK)
+        rc = step_write(c, st, &v->m, err, "task", "a variable named '%s' already exists in this task",
+                        v->name);
+    finish(st);
+    if (rc == DMT_ERR_NOT_FOUND)
+        dmt_err_set(err, rc, "no variable with id %lld", (long long)v->m.id);
+    return rc;
+}
+
+static int sq_var_insert(void *ctx, struct var *v, struct dmt_err *err) {
+    return var_write(ctx, ST_VAR_INSERT, v, err);
+}
+
+static int sq_var_update(void *ctx, struct var *v, struct dmt_err *err) {
+    return var_write(ctx, ST_VAR_UPDATE, v, err);
+}
+
+static int sq_var_delete(void *ctx, int64_t id, struct dmt_err *err) {
+    return delete_by_id(ctx, ST_VAR_DELETE, "variable", id, err);
+}
+
+/* --- overrides --------------------------------------------------------- */
+
+static int sq_override_list_job(void *ctx, int64_t job_id, struct override_list *out,
+                                struct dmt_err *err) {
+    sqlite3_stmt *st;
+    int rc = prep(ctx, ST_OVR_LIST_JOB, &st, err);
+    if (rc != DMT_OK) return rc;
+    sqlite3_bind_int64(st, 1, job_id);
+    return rows_override(ctx, st, out, err);
+}
+
+static int sq_override_list_var(void *ctx, int64_t var_id, struct override_list *out,
+                                struct dmt_err *err) {
+    sqlite3_stmt *st;
+    int rc = prep(ctx, ST_OVR_LIST_VAR, &st, err);
+    if (rc != DMT_OK) return rc;
+    sqlite3_bind_int64(st, 1, var_id);
+    return rows_override(ctx, st, out, err);
+}
+
+static int sq_override_get(void *ctx, int64_t var_id, int64_t env_id, struct override *out,
+                           struct dmt_err *err) {
+    sqlite3_stmt *st;
+    int rc = prep(ctx, ST_OVR_GET, &st, err);
+    if (rc != DMT_OK) return rc;
+    sqlite3_bind_int64(st, 1, var_id);
+    sqlite3_bind_int64(st, 2, env_id);
+    rc = step_one(ctx, st, err);
+    if (rc == DMT_OK) rc = read_override(st, out, err);
+    finish(st);
+    if (rc == DMT_ERR_NOT_FOUND)
+        dmt_err_set(err, rc, "this variable has no override for this environment");
+    return rc;
+}
+
+static int sq_override_put(void *ctx, struct override *o, struct dmt_err *err) {
+    struct sqlite_store *c = ctx;
+    sqlite3_stmt *st;
+    char now[32];
+    if (o->value == NULL)
+        return dmt_err_set(err, DMT_ERR_INTERNAL, "an override needs a value");
+    int rc = prep(c, ST_OVR_PUT, &st, err);
+    if (rc != DMT_OK) return rc;
+    util_now_rfc3339(now, sizeof(now));
+    sqlite3_bind_int64(st, 1, o->var_id);
+    sqlite3_bind_int64(st, 2, o->env_id);
+    rc = bind_json(st, 3, o->value, err);
+    bind_str(st, 4, now);
+    if (rc == DMT_OK)
+        rc = step_write(c, st, &o->m, err, "variable or environment",
+                        "this override already exists", NULL);
+    finish(st);
+    return rc;
+}
+
+static int sq_override_delete(void *ctx, int64_t id, struct dmt_err *err) {
+    return delete_by_id(ctx, ST_OVR_DELETE, "override", id, err);
+}
+
+/* --- touch ------------------------------------------------------------- */
+
+static int sq_touch(void *ctx, enum store_kind kind, int64_t id, struct dmt_err *err) {
+    sqlite3_stmt *st;
+    char now[32];
+    int changes = 0;
+    dmt_assert((int)kind >= 0 && (size_t)kind < sizeof(kinds) / sizeof(kinds[0]));
+    int rc = prep(ctx, kinds[kind].touch, &st, err);
+    if (rc != DMT_OK) return rc;
+    util_now_rfc3339(now, sizeof(now));
+    bind_str(st, 1, now);
+    sqlite3_bind_int64(st, 2, id);
+    rc = step_exec(ctx, st, &changes, err);
+    finish(st);
+    if (rc == DMT_OK && changes == 0)
+        rc = dmt_err_set(err, DMT_ERR_NOT_FOUND, "no %s with id %lld", kinds[kind].noun,
+                         (long long)id);
+    return rc;
+}
+
+/* --- users and tokens -------------------------------------------------- */
+
+static int sq_user_get(void *ctx, const char *name, struct user *out, struct dmt_err *err) {
+    sqlite3_stmt *st;
+    int rc = prep(ctx, ST_USER_GET, &st, err);
+    if (rc != DMT_OK) return rc;
+    bind_str(st, 1, name);
+    rc = step_one(ctx, st, err);
+    if (rc == DMT_OK) rc = read_user(st, out, err);
+    finish(st);
+    if (rc == DMT_ERR_NOT_FOUND) dmt_err_set(err, rc, "no user named '%s'", name);
+    return rc;
+}
+
+static int sq_user_insert(void *ctx, struct user *u, struct dmt_err *err) {
+    sqlite3_stmt *st;
+    char now[32];
+    int rc = prep(ctx, ST_USER_INSERT, &st, err);
+    if (rc != DMT_OK) return rc;
+    util_now_rfc3339(now, sizeof(now));
+    bind_str(st, 1, u->name);
+    bind_str(st, 2, u->role);
+    bind_str(st, 3, u->password_hash);
+    bind_str(st, 4, now);
+    rc = step_write(ctx, st, &u->m, err, NULL, "a user named '%s' already exists", u->name);
+    finish(st);
+    return rc;
+}
+
+static int sq_token_insert(void *ctx, struct token *t, struct dmt_err *err) {
+    sqlite3_stmt *st;
+    char now[32];
+    int rc = prep(ctx, ST_TOKEN_INSERT, &st, err);
+    if (rc != DMT_OK) return rc;
+    util_now_rfc3339(now, sizeof(now));
+    bind_str(st, 1, t->name);
+    sqlite3_bind_int64(st, 2, t->user_id);
+    bind_str(st, 3, t->hash);
+    bind_str(st, 4, now);
+    /* Never print the hash: it identifies a credential. */
+    rc = step_write(ctx, st, &t->m, err, "user", "this token already exists", NULL);
+    finish(st);
+    return rc;
+}
+
+static int sq_token_find(void *ctx, const char *hash, struct token *out, struct dmt_err *err) {
+    sqlite3_stmt *st;
+    int rc = prep(ctx, ST_TOKEN_FIND, &st, err);
+    if (rc != DMT_OK) return rc;
+    bind_str(st, 1, hash);
+    rc = step_one(ctx, st, err);
+    if (rc == DMT_OK) rc = read_token(st, out, err);
+    finish(st);
+    if (rc == DMT_ERR_NOT_FOUND) dmt_err_set(err, rc, "no such token");
+    return rc;
+}
+
+/* --- key/value --------------------------------------------------------- */
+
+static int sq_kv_get(void *ctx, const char *key, char **out, struct dmt_err *err) {
+    sqlite3_stmt *st;
+    int rc = prep(ctx, ST_KV_GET, &st, err);
+    if (rc != DMT_OK) return rc;
+    bind_str(st, 1, key);
+    rc = step_one(ctx, st, err);
+    if (rc == DMT_OK) *out = col_str0(st, 0);
+    finish(st);
+    if (rc == DMT_ERR_NOT_FOUND) dmt_err_set(err, rc, "no key '%s'", key);
+    return rc;
+}
+
+static int sq_kv_set(void *ctx, const char *key, const char *value, struct dmt_err *err) {
+    sqlite3_stmt *st;
+    char now[32];
+    int rc = prep(ctx, ST_KV_SET, &st, err);
+    if (rc != DMT_OK) return rc;
+    util_now_rfc3339(now, sizeof(now));
+    bind_str(st, 1, key);
+    bind_str(st, 2, value);
+    bind_str(st, 3, now);
+    rc = step_exec(ctx, st, NULL, err);
+    finish(st);
+    return rc;
+}
+
+/* --- open and close ---------------------------------------------------- */
+
+static void sq_close(void *ctx) {
+    struct sqlite_store *c = ctx;
+    if (c == NULL) return;
+    if (c->db != NULL) {
+        sq_rollback(c);
+        for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(c->st[i]);
+        if (sqlite3_close(c->db) != SQLITE_OK)
+            log_error("sqlite close: %s", sqlite3_errmsg(c->db));
+    }
+    free(c);
+}
+
+static const struct store_ops sqlite_ops = {
+    .name = "sqlite",
+    .close = sq_close,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .in_tx = sq_in_tx,
+    .env_list = sq_env_list,
+    .env_get = sq_env_get,
+    .env_insert = sq_env_insert,
+    .env_update = sq_env_update,
+    .env_delete = sq_env_delete,
+    .job_list = sq_job_list,
+    .job_get = sq_job_get,
+    .job_insert = sq_job_insert,
+    .job_update = sq_job_update,
+    .job_delete = sq_job_delete,
+    .task_list = sq_task_list,
+    .task_get = sq_task_get,
+    .task_insert = sq_task_insert,
+    .task_update = sq_task_update,
+    .task_delete = sq_task_delete,
+    .var_list = sq_var_list,
+    .var_list_job = sq_var_list_job,
+    .var_get = sq_var_get,
+    .var_insert = sq_var_insert,
+    .var_update = sq_var_update,
+    .var_delete = sq_var_delete,
+    .override_list_job = sq_override_list_job,
+    .override_list_var = sq_override_list_var,
+    .override_get = sq_override_get,
+    .override_put = sq_override_put,
+    .override_delete = sq_override_delete,
+    .touch = sq_touch,
+    .user_get = sq_user_get,
+    .user_insert = sq_user_insert,
+    .token_insert = sq_token_insert,
+    .token_find = sq_token_find,
+    .kv_get = sq_kv_get,
+    .kv_set = sq_kv_set,
+};
+
+/* Runs fixed SQL text (pragmas, migrations); never used with values. */
+static int exec_sql(struct sqlite_store *c, const char *sql, struct dmt_err *err) {
+    char *msg = NULL;
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
+    if (rc == SQLITE_OK) return DMT_OK;
+    int code = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED ? DMT_ERR_BUSY
+                                                                          : DMT_ERR_STORE;
+    dmt_err_set(err, code, "sqlite: %s", msg != NULL ? msg : sqlite3_errstr(rc));
+    sqlite3_free(msg);
+    return code;
+}
+
+/* Applies migration number `version` unless another connection has. */
+static int apply_migration(struct sqlite_store *c, int version, struct dmt_err *err) {
+    sqlite3_stmt *st;
+    char now[32];
+    int rc = sq_begin(c, true, err);
+    if (rc != DMT_OK) return rc;
+    rc = prep(c, ST_MIGRATION_HAS, &st, err);
+    if (rc != DMT_OK) goto out;
+    sqlite3_bind_int(st, 1, version);
+    rc = step_one(c, st, err);
+    finish(st);
+    if (rc == DMT_OK) goto out; /* applied meanwhile */
+    if (rc != DMT_ERR_NOT_FOUND) goto out;
+    rc = exec_sql(c, migrations[version - 1], err);
+    if (rc != DMT_OK) goto out;
+    rc = prep(c, ST_MIGRATION_ADD, &st, err);
+    if (rc != DMT_OK) goto out;
+    util_now_rfc3339(now, sizeof(now));
+    sqlite3_bind_int(st, 1, version);
+    bind_str(st, 2, now);
+    rc = step_exec(c, st, NULL, err);
+    finish(st);
+    if (rc != DMT_OK) goto out;
+    rc = sq_commit(c, err);
+    if (rc == DMT_OK) log_debug("sqlite: applied schema migration %d", version);
+out:
+    sq_rollback(c);
+    if (rc != DMT_OK)
+        dmt_err_set(err, rc, "schema migration %d failed", version);
+    return rc;
+}
+
+static int migrate(struct sqlite_store *c, struct dmt_err *err) {
+    sqlite3_stmt *st;
+    int have = 0;
+    int rc = exec_sql(c,
+                      "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                      "version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+                      err);
+    if (rc != DMT_OK) return rc;
+    rc = prep(c, ST_MIGRATION_MAX, &st, err);
+    if (rc != DMT_OK) return rc;
+    rc = step_one(c, st, err);
+    if (rc == DMT_OK) have = sqlite3_column_int(st, 0);
+    finish(st);
+    if (rc == DMT_ERR_NOT_FOUND) rc = DMT_OK;
+    if (rc != DMT_OK) return rc;
+    if (have > N_MIGRATIONS)
+        return dmt_err_set(err, DMT_ERR_STORE,
+                           "the database has schema version %d, newer than this dmt knows (%d)",
+                           have, N_MIGRATIONS);
+    for (int v = have + 1; v <= N_MIGRATIONS; v++) {
+        rc = apply_migration(c, v, err);
+        if (rc != DMT_OK) return rc;
+    }
+    return DMT_OK;
+}
+
+/*
+ * Opens (creating if needed) the SQLite database at path, switches it to
+ * WAL mode with foreign keys on, and applies the missing schema migrations.
+ * On DMT_OK *out is a new handle owning one connection; release it with
+ * store_close(), which frees the handle itself. Several handles may open
+ * the same file at once, one thread per handle. On failure *out is
+ * untouched and err says why.
+ */
+int store_sqlite_open(const char *path, struct store **out, struct dmt_err *err) {
+    struct sqlite_store *c = calloc(1, sizeof(*c));
+    int rc;
+    if (c == NULL) return dmt_err_set(err, DMT_ERR_NOMEM, "out of memory");
+    c->base.ops = &sqlite_ops;
+    c->base.ctx = c;
+    int src = sqlite3_open_v2(path, &c->db,
+                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                              NULL);
+    if (src != SQLITE_OK) {
+        rc = dmt_err_set(err, DMT_ERR_STORE, "cannot open database %s: %s", path,
+                         c->db != NULL ? sqlite3_errmsg(c->db) : sqlite3_errstr(src));
+        goto out;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+    rc = exec_sql(c,
+                  "PRAGMA journal_mode = WAL;"
+                  "PRAGMA synchronous = NORMAL;"
+                  "PRAGMA foreign_keys = ON;",
+                  err);
+    if (rc != DMT_OK) goto out;
+    rc = migrate(c, err);
+    if (rc != DMT_OK) goto out;
+    *out = &c->base;
+out:
+    if (rc != DMT_OK) {
+        dmt_err_set(err, rc, "cannot open database %s", path);
+        sq_close(c);
+    }
+    return rc;
+}
