@@ -137,8 +137,11 @@ int cli_fail(struct dmt_err *err) {
     size_t i;
     json_t *fe;
     if (json_is_array(err->fields)) json_array_foreach(err->fields, i, fe) print_field_error(fe);
+    /* A value the user typed that cannot be what the variable needs is a
+     * usage error, found late. */
+    int rc = err->code == DMT_ERR_USAGE ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
     dmt_err_cleanup(err);
-    return CLI_EXIT_FAIL;
+    return rc;
 }
 
 void cli_print_json(const json_t *j) {
@@ -198,8 +201,8 @@ int cli_value_parse(const char *name, const char *type, const char *text, json_t
     if (strcmp(type, "int") == 0) {
         int64_t v;
         if (!util_parse_i64(text, &v))
-            return dmt_err_set(err, DMT_ERR_USAGE, "%s is an int variable: \"%s\" is not an integer",
-                               name, text);
+            return dmt_err_set(err, DMT_ERR_USAGE,
+                               "%s is an int variable: \"%s\" is not an integer", name, text);
         *out = json_integer(v);
     } else if (strcmp(type, "bool") == 0) {
         static const char *yes[] = {"true", "yes", "on", "1"};

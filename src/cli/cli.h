@@ -78,8 +78,8 @@ struct cli_opt {
     const char *name; /* with the dashes: "--plugin" */
     enum cli_opt_kind kind;
     bool seen;
-    const char *value;  /* CLI_OPT_VALUE: borrowed from argv */
-    const char **list;  /* CLI_OPT_LIST: array owned by the struct, strings from argv */
+    const char *value; /* CLI_OPT_VALUE: borrowed from argv */
+    const char **list; /* CLI_OPT_LIST: array owned by the struct, strings from argv */
     size_t nlist;
 };
 
@@ -96,13 +96,11 @@ struct cli_args {
  * option prints the error and the usage line on stderr and returns 2.
  * Otherwise returns CLI_PARSED. Call cli_args_cleanup in every case.
  */
-int cli_parse(int argc, char **argv, struct cli_opt *opts, const char *usage,
-              struct cli_args *out);
+int cli_parse(int argc, char **argv, struct cli_opt *opts, const char *usage, struct cli_args *out);
 void cli_args_cleanup(struct cli_args *a, struct cli_opt *opts);
 
 /* Prints "dmt: <message>" and "usage: <usage>" on stderr; returns 2. */
-int cli_usage_error(const char *usage, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Parses a whole decimal integer within [min, max]. */
 bool cli_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
@@ -110,7 +108,8 @@ bool cli_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
 /* ---- errors and output (cli.c) ---- */
 
 /* Prints err on stderr as "dmt: <detail>" plus one indented line per field
- * or preflight error, cleans err up and returns 1. */
+ * or preflight error, cleans err up and returns the exit status: 2 when
+ * err->code is DMT_ERR_USAGE (a bad value typed by the user), else 1. */
 int cli_fail(struct dmt_err *err);
 
 /* Prints j on stdout as pretty JSON (2-space indent) and a newline. */

@@ -55,7 +55,8 @@ struct client *client_new(void) {
     if (url == NULL || *url == '\0') url = DEFAULT_URL;
     c->base = util_strdup(url);
     size_t n = strlen(c->base);
-    while (n > 0 && c->base[n - 1] == '/') c->base[--n] = '\0';
+    while (n > 0 && c->base[n - 1] == '/')
+        c->base[--n] = '\0';
     /* Accept DMT_URL given with or without the API prefix. */
     size_t pl = strlen(API_PREFIX);
     if (n >= pl && strcmp(c->base + n - pl, API_PREFIX) == 0) {
@@ -93,7 +94,8 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata) {
     }
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1) cap *= 2;
+        while (cap < b->len + n + 1)
+            cap *= 2;
         if (cap > CLIENT_MAX_BODY + 1) cap = CLIENT_MAX_BODY + 1;
         b->data = xrealloc(b->data, cap);
         b->cap = cap;
@@ -106,18 +108,30 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata) {
 
 static int code_for_http(long status) {
     switch (status) {
-    case 400: return DMT_ERR_BAD_JSON;
-    case 401: return DMT_ERR_UNAUTHORIZED;
-    case 403: return DMT_ERR_FORBIDDEN;
-    case 404: return DMT_ERR_NOT_FOUND;
-    case 405: return DMT_ERR_METHOD;
-    case 409: return DMT_ERR_CONFLICT;
-    case 412: return DMT_ERR_PRECONDITION;
-    case 413: return DMT_ERR_TOO_LARGE;
-    case 415: return DMT_ERR_UNSUPPORTED;
-    case 422: return DMT_ERR_INVALID;
-    case 503: return DMT_ERR_BUSY;
-    default: return DMT_ERR_HTTP;
+    case 400:
+        return DMT_ERR_BAD_JSON;
+    case 401:
+        return DMT_ERR_UNAUTHORIZED;
+    case 403:
+        return DMT_ERR_FORBIDDEN;
+    case 404:
+        return DMT_ERR_NOT_FOUND;
+    case 405:
+        return DMT_ERR_METHOD;
+    case 409:
+        return DMT_ERR_CONFLICT;
+    case 412:
+        return DMT_ERR_PRECONDITION;
+    case 413:
+        return DMT_ERR_TOO_LARGE;
+    case 415:
+        return DMT_ERR_UNSUPPORTED;
+    case 422:
+        return DMT_ERR_INVALID;
+    case 503:
+        return DMT_ERR_BUSY;
+    default:
+        return DMT_ERR_HTTP;
     }
 }
 
@@ -324,7 +338,8 @@ char *client_path(const char *first, ...) {
         }
         size_t n = strlen(esc);
         if (len + n + 2 > cap) {
-            while (len + n + 2 > cap) cap *= 2;
+            while (len + n + 2 > cap)
+                cap *= 2;
             p = xrealloc(p, cap);
         }
         p[len++] = '/';

@@ -11,8 +11,11 @@
 #define USAGE_ADD  "dmt env add NAME [--description D] [--protected] [--position N] [--json]"
 #define USAGE_SHOW "dmt env show NAME [--json]"
 #define USAGE_RM   "dmt env rm NAME"
-#define USAGE_ALL                                                                              \
-    "dmt env ls | add NAME [--description D] [--protected] [--position N] | show NAME | rm NAME"
+#define USAGE_ALL                                                                                  \
+    "dmt env ls\n"                                                                                 \
+    "       dmt env add NAME [--description D] [--protected] [--position N]\n"                     \
+    "       dmt env show NAME\n"                                                                   \
+    "       dmt env rm NAME"
 
 static int env_ls(struct cli *cli, int argc, char **argv) {
     struct cli_args a = {0};
@@ -142,7 +145,8 @@ static int env_show(struct cli *cli, int argc, char **argv) {
     if (json_is_array(grants) && json_array_size(grants) > 0) {
         size_t len = 1, i;
         json_t *u;
-        json_array_foreach(grants, i, u) len += strlen(json_string_value(u) ? json_string_value(u) : "?") + 2;
+        json_array_foreach(grants, i, u) len +=
+            strlen(json_string_value(u) ? json_string_value(u) : "?") + 2;
         g = calloc(1, len);
         if (g == NULL) abort();
         json_array_foreach(grants, i, u) {

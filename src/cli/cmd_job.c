@@ -11,7 +11,11 @@
 #define USAGE_ADD  "dmt job add NAME [--description D] [--json]"
 #define USAGE_SHOW "dmt job show NAME [--json]"
 #define USAGE_RM   "dmt job rm NAME"
-#define USAGE_ALL  "dmt job ls | add NAME [--description D] | show NAME | rm NAME"
+#define USAGE_ALL                                                                                  \
+    "dmt job ls\n"                                                                                 \
+    "       dmt job add NAME [--description D]\n"                                                  \
+    "       dmt job show NAME\n"                                                                   \
+    "       dmt job rm NAME"
 
 static int job_ls(struct cli *cli, int argc, char **argv) {
     struct cli_args a = {0};

@@ -10,7 +10,7 @@
 
 #define USAGE_LS   "dmt plugin ls [--json]"
 #define USAGE_SHOW "dmt plugin show NAME [--json]"
-#define USAGE_ALL  "dmt plugin ls | show NAME"
+#define USAGE_ALL  "dmt plugin ls\n       dmt plugin show NAME"
 
 static int plugin_ls(struct cli *cli, int argc, char **argv) {
     struct cli_args a = {0};
@@ -94,8 +94,8 @@ static int plugin_show(struct cli *cli, int argc, char **argv) {
         goto out;
     }
     printf("\n");
-    struct table *t = table_new(6, "VARIABLE", "TYPE", "REQUIRED", "SECRET", "DEFAULT",
-                                "DESCRIPTION");
+    struct table *t =
+        table_new(6, "VARIABLE", "TYPE", "REQUIRED", "SECRET", "DEFAULT", "DESCRIPTION");
     size_t i;
     json_t *v;
     json_array_foreach(vars, i, v) {

@@ -8,16 +8,19 @@
 #include "cli/table.h"
 
 #define USAGE_LS "dmt task ls JOB [--json]"
-#define USAGE_ADD                                                                              \
-    "dmt task add JOB NAME --plugin P [--set VAR=VALUE]... [--position N] "                    \
+#define USAGE_ADD                                                                                  \
+    "dmt task add JOB NAME --plugin P [--set VAR=VALUE]... [--position N] "                        \
     "[--on-failure stop|continue] [--timeout S] [--retries N] [--disabled] [--json]"
 #define USAGE_SHOW "dmt task show JOB TASK [--json]"
 #define USAGE_MV   "dmt task mv JOB TASK POSITION [--json]"
 #define USAGE_RM   "dmt task rm JOB TASK"
-#define USAGE_ALL                                                                              \
-    "dmt task ls JOB | add JOB NAME --plugin P [--set VAR=VALUE]... [--position N] "           \
-    "[--on-failure stop|continue] [--timeout S] [--retries N] [--disabled] | show JOB TASK | " \
-    "mv JOB TASK POSITION | rm JOB TASK"
+#define USAGE_ALL                                                                                  \
+    "dmt task ls JOB\n"                                                                            \
+    "       dmt task add JOB NAME --plugin P [--set VAR=VALUE]... [--position N]\n"                \
+    "                [--on-failure stop|continue] [--timeout S] [--retries N] [--disabled]\n"      \
+    "       dmt task show JOB TASK\n"                                                              \
+    "       dmt task mv JOB TASK POSITION\n"                                                       \
+    "       dmt task rm JOB TASK"
 
 static const char *timeout_text(const json_t *task, char *buf, size_t len) {
     json_t *v = json_object_get(task, "timeout_s");
@@ -190,7 +193,8 @@ static int task_add(struct cli *cli, int argc, char **argv) {
     }
     if (opts[O_TIMEOUT].seen) {
         if (!cli_parse_int(opts[O_TIMEOUT].value, 0, 2147483647, &n)) {
-            rc = cli_usage_error(USAGE_ADD, "--timeout must be a whole number of seconds (0: none)");
+            rc =
+                cli_usage_error(USAGE_ADD, "--timeout must be a whole number of seconds (0: none)");
             goto out;
         }
         json_object_set_new(body, "timeout_s", json_integer(n));

@@ -11,9 +11,10 @@
 #define USAGE_LS    "dmt var ls JOB TASK [--json]"
 #define USAGE_SET   "dmt var set JOB TASK VAR VALUE|- [--env ENV] [--secret] [--json]"
 #define USAGE_UNSET "dmt var unset JOB TASK VAR --env ENV"
-#define USAGE_ALL                                                                              \
-    "dmt var ls JOB TASK | set JOB TASK VAR VALUE|- [--env ENV] [--secret] | "                 \
-    "unset JOB TASK VAR --env ENV"
+#define USAGE_ALL                                                                                  \
+    "dmt var ls JOB TASK\n"                                                                        \
+    "       dmt var set JOB TASK VAR VALUE|- [--env ENV] [--secret]\n"                             \
+    "       dmt var unset JOB TASK VAR --env ENV"
 
 /* Longest value shown in a table cell. */
 #define CELL_MAX 40
@@ -28,7 +29,8 @@ static void sbuf_add(struct sbuf *b, const char *s) {
     size_t n = strlen(s);
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1) cap *= 2;
+        while (cap < b->len + n + 1)
+            cap *= 2;
         char *p = realloc(b->s, cap);
         if (p == NULL) abort();
         b->s = p;
@@ -79,8 +81,8 @@ void cmd_var_print_table(const json_t *vars) {
             sbuf_add(&tb, ")");
             typebuf = tb.s;
         }
-        table_add(t, cli_str(v, "name", "?"), typebuf ? typebuf : type,
-                  flags.len ? flags.s : "-", def, ovr.len ? ovr.s : "-");
+        table_add(t, cli_str(v, "name", "?"), typebuf ? typebuf : type, flags.len ? flags.s : "-",
+                  def, ovr.len ? ovr.s : "-");
         free(typebuf);
         free(def);
         free(flags.s);
@@ -126,9 +128,8 @@ out:
 
 static int var_set(struct cli *cli, int argc, char **argv) {
     enum { O_ENV, O_SECRET };
-    struct cli_opt opts[] = {{.name = "--env", .kind = CLI_OPT_VALUE},
-                             {.name = "--secret", .kind = CLI_OPT_FLAG},
-                             {0}};
+    struct cli_opt opts[] = {
+        {.name = "--env", .kind = CLI_OPT_VALUE}, {.name = "--secret", .kind = CLI_OPT_FLAG}, {0}};
     struct cli_args a = {0};
     struct dmt_err err;
     json_t *var = NULL, *body = NULL, *resp = NULL, *val = NULL;
@@ -138,8 +139,8 @@ static int var_set(struct cli *cli, int argc, char **argv) {
     int rc = cli_parse(argc, argv, opts, USAGE_SET, &a);
     if (rc != CLI_PARSED) goto out;
     if (a.npos != 4) {
-        rc = cli_usage_error(USAGE_SET, a.npos < 4 ? "missing JOB, TASK, VAR or VALUE"
-                                                   : "too many arguments");
+        rc = cli_usage_error(USAGE_SET,
+                             a.npos < 4 ? "missing JOB, TASK, VAR or VALUE" : "too many arguments");
         goto out;
     }
     const char *job = a.pos[0], *task = a.pos[1], *name = a.pos[2], *text = a.pos[3];

@@ -84,7 +84,8 @@ struct table *table_new(size_t ncols, ...) {
     if (t->header == NULL) abort();
     va_list ap;
     va_start(ap, ncols);
-    for (size_t i = 0; i < ncols; i++) t->header[i] = table_cell_text(va_arg(ap, const char *), 0);
+    for (size_t i = 0; i < ncols; i++)
+        t->header[i] = table_cell_text(va_arg(ap, const char *), 0);
     va_end(ap);
     return t;
 }
@@ -96,7 +97,8 @@ struct table *table_new_v(size_t ncols, const char *const *headers) {
     t->ncols = ncols;
     t->header = calloc(ncols, sizeof(char *));
     if (t->header == NULL) abort();
-    for (size_t i = 0; i < ncols; i++) t->header[i] = table_cell_text(headers[i], 0);
+    for (size_t i = 0; i < ncols; i++)
+        t->header[i] = table_cell_text(headers[i], 0);
     return t;
 }
 
@@ -109,7 +111,8 @@ void table_add_row(struct table *t, const char *const *cells) {
         t->cap = cap;
     }
     char **row = t->cells + t->nrows * t->ncols;
-    for (size_t i = 0; i < t->ncols; i++) row[i] = table_cell_text(cells[i], 0);
+    for (size_t i = 0; i < t->ncols; i++)
+        row[i] = table_cell_text(cells[i], 0);
     t->nrows++;
 }
 
@@ -118,7 +121,8 @@ void table_add(struct table *t, ...) {
     if (cells == NULL) abort();
     va_list ap;
     va_start(ap, t);
-    for (size_t i = 0; i < t->ncols; i++) cells[i] = va_arg(ap, const char *);
+    for (size_t i = 0; i < t->ncols; i++)
+        cells[i] = va_arg(ap, const char *);
     va_end(ap);
     table_add_row(t, cells);
     free(cells);
@@ -130,13 +134,15 @@ static void print_line(const struct table *t, char *const *row, const size_t *wi
                        int indent) {
     /* Trailing empty cells would only leave trailing spaces. */
     size_t last = t->ncols;
-    while (last > 1 && row[last - 1][0] == '\0') last--;
+    while (last > 1 && row[last - 1][0] == '\0')
+        last--;
     fprintf(f, "%*s", indent, "");
     for (size_t i = 0; i < last; i++) {
         fputs(row[i], f);
         if (i + 1 < last) {
             size_t pad = width[i] - table_text_width(row[i]) + 2;
-            for (size_t k = 0; k < pad; k++) fputc(' ', f);
+            for (size_t k = 0; k < pad; k++)
+                fputc(' ', f);
         }
     }
     fputc('\n', f);
@@ -145,14 +151,16 @@ static void print_line(const struct table *t, char *const *row, const size_t *wi
 void table_print_indent(const struct table *t, FILE *f, int indent) {
     size_t *width = calloc(t->ncols, sizeof(size_t));
     if (width == NULL) abort();
-    for (size_t i = 0; i < t->ncols; i++) width[i] = table_text_width(t->header[i]);
+    for (size_t i = 0; i < t->ncols; i++)
+        width[i] = table_text_width(t->header[i]);
     for (size_t r = 0; r < t->nrows; r++)
         for (size_t i = 0; i < t->ncols; i++) {
             size_t w = table_text_width(t->cells[r * t->ncols + i]);
             if (w > width[i]) width[i] = w;
         }
     print_line(t, t->header, width, f, indent);
-    for (size_t r = 0; r < t->nrows; r++) print_line(t, t->cells + r * t->ncols, width, f, indent);
+    for (size_t r = 0; r < t->nrows; r++)
+        print_line(t, t->cells + r * t->ncols, width, f, indent);
     free(width);
 }
 
@@ -160,8 +168,10 @@ void table_print(const struct table *t, FILE *f) { table_print_indent(t, f, 0); 
 
 void table_free(struct table *t) {
     if (t == NULL) return;
-    for (size_t i = 0; i < t->ncols; i++) free(t->header[i]);
-    for (size_t i = 0; i < t->nrows * t->ncols; i++) free(t->cells[i]);
+    for (size_t i = 0; i < t->ncols; i++)
+        free(t->header[i]);
+    for (size_t i = 0; i < t->nrows * t->ncols; i++)
+        free(t->cells[i]);
     free(t->header);
     free(t->cells);
     free(t);
