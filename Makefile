@@ -7,7 +7,8 @@
 CC      ?= cc
 PKGS    := libmicrohttpd jansson sqlite3 libsodium libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libcurl is loaded by the CLI at run time (src/cli/curl_dl.h), not linked.
+PKG_LIBS   := $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null)
 OPT     ?= -O2 -g
 CFLAGS  := $(OPT) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
            -Isrc -Iinclude -Ibuild/gen $(PKG_CFLAGS)

@@ -7,7 +7,7 @@ set -eu
 what=${1:-build}
 
 build_pkgs="gcc make pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
-libsodium-dev libcurl4-openssl-dev"
+libsodium-dev libcurl4-gnutls-dev"
 test_pkgs="libcriterion-dev wrk curl nodejs npm sqlite3 procps"
 
 pkgs=$build_pkgs

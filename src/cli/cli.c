@@ -108,35 +108,37 @@ bool cli_parse_int(const char *s, int64_t min, int64_t max, int64_t *out) {
     return true;
 }
 
-/* One line for one entry of a problem's `errors`. */
+/* Appends one entry of a problem's `errors` to the error line. */
 static void print_field_error(const json_t *fe) {
     const char *msg = cli_str(fe, "message", NULL);
     const char *field = cli_str(fe, "field", NULL);
     const char *task = cli_str(fe, "task", NULL);
     if (field != NULL) {
-        fprintf(stderr, "  %s: %s\n", field, msg ? msg : "invalid");
+        fprintf(stderr, "; %s: %s", field, msg ? msg : "invalid");
     } else if (task != NULL) {
         const char *var = cli_str(fe, "variable", NULL);
         const char *envn = cli_str(fe, "environment", NULL);
-        fprintf(stderr, "  task %s", task);
+        fprintf(stderr, "; task %s", task);
         if (var != NULL) fprintf(stderr, ", variable %s", var);
         if (envn != NULL) fprintf(stderr, ", environment %s", envn);
-        fprintf(stderr, ": %s\n", msg ? msg : "invalid");
+        fprintf(stderr, ": %s", msg ? msg : "invalid");
     } else if (msg != NULL) {
-        fprintf(stderr, "  %s\n", msg);
+        fprintf(stderr, "; %s", msg);
     } else {
         char *s = json_dumps(fe, JSON_COMPACT | JSON_ENCODE_ANY);
-        fprintf(stderr, "  %s\n", s ? s : "?");
+        fprintf(stderr, "; %s", s ? s : "?");
         free(s);
     }
 }
 
 int cli_fail(struct dmt_err *err) {
     const char *msg = err->msg[0] ? err->msg : dmt_status_message(err->code);
-    fprintf(stderr, "dmt: %s\n", msg);
+    /* One line, so scripts can read it: the detail, then every field error. */
+    fprintf(stderr, "dmt: %s", msg);
     size_t i;
     json_t *fe;
     if (json_is_array(err->fields)) json_array_foreach(err->fields, i, fe) print_field_error(fe);
+    fputc('\n', stderr);
     /* A value the user typed that cannot be what the variable needs is a
      * usage error, found late. */
     int rc = err->code == DMT_ERR_USAGE ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;

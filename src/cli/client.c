@@ -1,7 +1,7 @@
 /* client.c - the CLI's HTTP client of the dmt REST API. */
 #include "cli/client.h"
 
-#include <curl/curl.h>
+#include "cli/curl_dl.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

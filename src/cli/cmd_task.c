@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "cli/table.h"
+#include "model/model.h"
 
 #define USAGE_LS "dmt task ls JOB [--json]"
 #define USAGE_ADD                                                                                  \
@@ -91,12 +92,16 @@ static const char *schema_type(const json_t *plugin, const char *name) {
 }
 
 /* Builds {"NAME": value} from the --set options, typed by the plugin's
- * schema. Returns an exit status or CLI_PARSED. */
+ * schema, into body's "variables"; a name the schema does not have goes to
+ * *custom instead (a new object the caller decrefs), as a string, to be
+ * created as a custom variable once the task exists. Returns an exit status
+ * or CLI_PARSED. */
 static int build_variables(struct cli *cli, const char *plugin, const struct cli_opt *set,
-                           json_t *body) {
+                           json_t *body, json_t **custom) {
     struct dmt_err err;
     json_t *schema = NULL;
     json_t *vars = json_object();
+    json_t *extra = json_object();
     char *path = client_path("plugins", plugin, NULL);
     char *stdin_value = NULL;
     int rc = CLI_PARSED;
@@ -129,19 +134,36 @@ static int build_variables(struct cli *cli, const char *plugin, const struct cli
             text = stdin_value;
         }
         json_t *val = NULL;
-        if (cli_value_parse(name, schema_type(schema, name), text, &val, &err) != DMT_OK) {
+        const char *type = schema_type(schema, name);
+        /* Checked before the task exists, so a bad name creates nothing. */
+        if (type == NULL && !name_is_var(name)) {
+            rc = cli_usage_error(USAGE_ADD,
+                                 "plugin %s has no variable %s, and it is not a valid name for "
+                                 "a custom one (A-Z a-z 0-9 _, not starting with a digit)",
+                                 plugin, name);
+            free(name);
+            goto out;
+        }
+        if (cli_value_parse(name, type, text, &val, &err) != DMT_OK) {
             free(name);
             rc = cli_fail(&err);
             goto out;
         }
-        json_object_set_new(vars, name, val);
+        json_object_set_new(type != NULL ? vars : extra, name, val);
         free(name);
     }
-    json_object_set(body, "variables", vars);
+    if (json_object_size(vars) > 0) json_object_set(body, "variables", vars);
+    *custom = extra;
+    extra = NULL;
 out:
     free(path);
-    free(stdin_value);
+    if (stdin_value != NULL) {
+        /* Possibly a secret: do not leave it in freed memory. */
+        memset(stdin_value, 0, strlen(stdin_value));
+        free(stdin_value);
+    }
     json_decref(vars);
+    json_decref(extra);
     json_decref(schema);
     return rc;
 }
@@ -158,7 +180,7 @@ static int task_add(struct cli *cli, int argc, char **argv) {
                              {0}};
     struct cli_args a = {0};
     struct dmt_err err;
-    json_t *body = NULL, *resp = NULL;
+    json_t *body = NULL, *resp = NULL, *custom = NULL;
     char *path = NULL;
     int64_t n;
     int rc = cli_parse(argc, argv, opts, USAGE_ADD, &a);
@@ -208,7 +230,7 @@ static int task_add(struct cli *cli, int argc, char **argv) {
     }
     if (opts[O_DISABLED].seen) json_object_set_new(body, "enabled", json_false());
     if (opts[O_SET].nlist > 0) {
-        rc = build_variables(cli, opts[O_PLUGIN].value, &opts[O_SET], body);
+        rc = build_variables(cli, opts[O_PLUGIN].value, &opts[O_SET], body, &custom);
         if (rc != CLI_PARSED) goto out;
     }
     path = client_path("jobs", a.pos[0], "tasks", NULL);
@@ -218,17 +240,43 @@ static int task_add(struct cli *cli, int argc, char **argv) {
         goto out;
     }
     rc = CLI_EXIT_OK;
-    if (cli->json) {
-        cli_print_json(resp);
-    } else {
+    if (!cli->json) {
         char pos[32];
         printf("created task %s in job %s at position %s\n", cli_str(resp, "name", a.pos[1]),
                a.pos[0], cli_int(resp, "position", pos, sizeof(pos)));
     }
+    /* --set names the plugin does not declare become custom variables. */
+    if (custom != NULL && json_object_size(custom) > 0) {
+        char *tpath = client_path("jobs", a.pos[0], "tasks", a.pos[1], NULL);
+        char *vpath = client_path("jobs", a.pos[0], "tasks", a.pos[1], "variables", NULL);
+        const char *name;
+        json_t *val;
+        json_object_foreach(custom, name, val) {
+            json_t *vb = json_pack("{s:s, s:s, s:O}", "name", name, "type", "string", "value", val);
+            int st = client_request(cli->client, "POST", vpath, vb, NULL, NULL, &err);
+            json_decref(vb);
+            if (st != DMT_OK) {
+                rc = cli_fail(&err);
+                break;
+            }
+            if (!cli->json) printf("created variable %s (task %s)\n", name, a.pos[1]);
+        }
+        /* With --json, show the task as it now is, custom variables included. */
+        if (rc == CLI_EXIT_OK && cli->json) {
+            json_decref(resp);
+            resp = NULL;
+            if (client_request(cli->client, "GET", tpath, NULL, NULL, &resp, &err) != DMT_OK)
+                rc = cli_fail(&err);
+        }
+        free(tpath);
+        free(vpath);
+    }
+    if (rc == CLI_EXIT_OK && cli->json) cli_print_json(resp);
 out:
     free(path);
     json_decref(body);
     json_decref(resp);
+    json_decref(custom);
     cli_args_cleanup(&a, opts);
     return rc;
 }

@@ -2,7 +2,7 @@
  * main.c - the entry point of the dmt binary: dispatches the first word of
  * the command line to the server (`serve`) or to one client verb.
  */
-#include <curl/curl.h>
+#include "cli/curl_dl.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +93,7 @@ int main(int argc, char **argv) {
     }
 
     int rc;
+    const char *why = "curl_global_init failed";
     if (n == 0) {
         fputs(usage_text, stderr);
         rc = CLI_EXIT_USAGE;
@@ -112,8 +113,8 @@ int main(int argc, char **argv) {
         if (fn == NULL) {
             fprintf(stderr, "dmt: unknown command %s (see dmt --help)\n", args[0]);
             rc = CLI_EXIT_USAGE;
-        } else if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-            fprintf(stderr, "dmt: cannot initialise libcurl\n");
+        } else if (curl_dl_load(&why) != 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            fprintf(stderr, "dmt: cannot initialise libcurl: %s\n", why);
             rc = CLI_EXIT_FAIL;
         } else {
             struct cli cli = {.client = client_new(), .json = json};

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/util.h"
 #include "store/store.h"
@@ -399,7 +400,7 @@ static int step_exec(struct sqlite_store *c, sqlite3_stmt *st, int *changes,
 /* Deletes the row `id` with statement sid; NOT_FOUND names the noun. */
 static int delete_by_id(struct sqlite_store *c, enum stmt sid, const char *noun, int64_t id,
                         struct dmt_err *err) {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int changes = 0;
     int rc = prep(c, sid, &st, err);
     if (rc != DMT_OK) return rc;
@@ -546,7 +547,7 @@ ROWS_FUNC(override)
 /* --- transactions ------------------------------------------------------ */
 
 static int run_simple(struct sqlite_store *c, enum stmt sid, struct dmt_err *err) {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int rc = prep(c, sid, &st, err);
     if (rc != DMT_OK) return rc;
     rc = step_exec(c, st, NULL, err);
@@ -577,14 +578,14 @@ static void sq_rollback(void *ctx) {
 /* --- environments ------------------------------------------------------ */
 
 static int sq_env_list(void *ctx, struct env_list *out, struct dmt_err *err) {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int rc = prep(ctx, ST_ENV_LIST, &st, err);
     if (rc != DMT_OK) return rc;
     return rows_env(ctx, st, out, err);
 }
 
 static int sq_env_get(void *ctx, const char *name, struct env *out, struct dmt_err *err) {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int rc = prep(ctx, ST_ENV_GET, &st, err);
     if (rc != DMT_OK) return rc;
     bind_str(st, 1, name);
@@ -596,7 +597,7 @@ static int sq_env_get(void *ctx, const char *name, struct env *out, struct dmt_e
 }
 
 static int env_write(struct sqlite_store *c, enum stmt sid, struct env *e, struct dmt_err *err) {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     char now[32];
     int rc = prep(c, sid, &st, err);
     if (rc != DMT_OK) return rc;
@@ -634,14 +635,14 @@ static int sq_env_delete(void *ctx, int64_t id, struct dmt_err *err) {
 /* --- jobs -------------------------------------------------------------- */
 
 static int sq_job_list(void *ctx, struct job_list *out, struct dmt_err *err) {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int rc = prep(ctx, ST_JOB_LIST, &st, err);
     if (rc != DMT_OK) return rc;
     return rows_job(ctx, st, out, err);
 }
 
 static int sq_job_get(void *ctx, const char *name, struct job *out, struct dmt_err *err) {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int rc = prep(ctx, ST_JOB_GET, &st, err);
     if (rc != DMT_OK) return rc;
     bind_str(st, 1, name);
@@ -653,7 +654,7 @@ static int sq_job_get(void *ctx, const char *name, struct job *out, struct dmt_e
 }
 
 static int job_write(struct sqlite_store *c, enum stmt sid, struct job *j, struct dmt_err *err) {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     char now[32];
     int rc = prep(c, sid, &st, err);
     if (rc != DMT_OK) return rc;
@@ -683,7 +684,7 @@ static int sq_job_delete(void *ctx, int64_t id, struct dmt_err *err) {
 /* --- tasks ------------------------------------------------------------- */
 
 static int sq_task_list(void *ctx, int64_t job_id, struct task_list *out, struct dmt_err *err) {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int rc = prep(ctx, ST_TASK_LIST, &st, err);
     if (rc != DMT_OK) return rc;
     sqlite3_bind_int64(st, 1, job_id);
@@ -692,7 +693,7 @@ static int sq_task_list(void *ctx, int64_t job_id, struct task_list *out, struct
 
 static int sq_task_get(void *ctx, int64_t job_id, const char *name, struct task *out,
                        struct dmt_err *err) {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int rc = prep(ctx, ST_TASK_GET, &st, err);
     if (rc != DMT_OK) return rc;
     sqlite3_bind_int64(st, 1, job_id);
@@ -706,7 +707,7 @@ static int sq_task_get(void *ctx, int64_t job_id, const char *name, struct task 
 
 static int task_write(struct sqlite_store *c, enum stmt sid, struct task *t,
                       struct dmt_err *err) {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     char now[32];
     int rc = prep(c, sid, &st, err);
     if (rc != DMT_OK) return rc;
@@ -743,7 +744,7 @@ static int sq_task_delete(void *ctx, int64_t id, struct dmt_err *err) {
 /* --- variables --------------------------------------------------------- */
 
 static int sq_var_list(void *ctx, int64_t task_id, struct var_list *out, struct dmt_err *err) {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int rc = prep(ctx, ST_VAR_LIST, &st, err);
     if (rc != DMT_OK) return rc;
     sqlite3_bind_int64(st, 1, task_id);
@@ -752,7 +753,7 @@ static int sq_var_list(void *ctx, int64_t task_id, struct var_list *out, struct 
 
 static int sq_var_list_job(void *ctx, int64_t job_id, struct var_list *out,
                            struct dmt_err *err) {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int rc = prep(ctx, ST_VAR_LIST_JOB, &st, err);
     if (rc != DMT_OK) return rc;
     sqlite3_bind_int64(st, 1, job_id);
@@ -761,7 +762,7 @@ static int sq_var_list_job(void *ctx, int64_t job_id, struct var_list *out,
 
 static int sq_var_get(void *ctx, int64_t task_id, const char *name, struct var *out,
                       struct dmt_err *err) {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int rc = prep(ctx, ST_VAR_GET, &st, err);
     if (rc != DMT_OK) return rc;
     sqlite3_bind_int64(st, 1, task_id);
@@ -775,7 +776,7 @@ static int sq_var_get(void *ctx, int64_t task_id, const char *name, struct var *
 }
 
 static int var_write(struct sqlite_store *c, enum stmt sid, struct var *v, struct dmt_err *err) {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     char now[32];
     int rc = prep(c, sid, &st, err);
     if (rc != DMT_OK) return rc;
@@ -816,7 +817,7 @@ static int sq_var_delete(void *ctx, int64_t id, struct dmt_err *err) {
 
 static int sq_override_list_job(void *ctx, int64_t job_id, struct override_list *out,
                                 struct dmt_err *err) {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int rc = prep(ctx, ST_OVR_LIST_JOB, &st, err);
     if (rc != DMT_OK) return rc;
     sqlite3_bind_int64(st, 1, job_id);
@@ -825,7 +826,7 @@ static int sq_override_list_job(void *ctx, int64_t job_id, struct override_list 
 
 static int sq_override_list_var(void *ctx, int64_t var_id, struct override_list *out,
                                 struct dmt_err *err) {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int rc = prep(ctx, ST_OVR_LIST_VAR, &st, err);
     if (rc != DMT_OK) return rc;
     sqlite3_bind_int64(st, 1, var_id);
@@ -834,7 +835,7 @@ static int sq_override_list_var(void *ctx, int64_t var_id, struct override_list 
 
 static int sq_override_get(void *ctx, int64_t var_id, int64_t env_id, struct override *out,
                            struct dmt_err *err) {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int rc = prep(ctx, ST_OVR_GET, &st, err);
     if (rc != DMT_OK) return rc;
     sqlite3_bind_int64(st, 1, var_id);
@@ -849,7 +850,7 @@ static int sq_override_get(void *ctx, int64_t var_id, int64_t env_id, struct ove
 
 static int sq_override_put(void *ctx, struct override *o, struct dmt_err *err) {
     struct sqlite_store *c = ctx;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     char now[32];
     if (o->value == NULL)
         return dmt_err_set(err, DMT_ERR_INTERNAL, "an override needs a value");
@@ -874,7 +875,7 @@ static int sq_override_delete(void *ctx, int64_t id, struct dmt_err *err) {
 /* --- touch ------------------------------------------------------------- */
 
 static int sq_touch(void *ctx, enum store_kind kind, int64_t id, struct dmt_err *err) {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     char now[32];
     int changes = 0;
     dmt_assert((int)kind >= 0 && (size_t)kind < sizeof(kinds) / sizeof(kinds[0]));
@@ -894,7 +895,7 @@ static int sq_touch(void *ctx, enum store_kind kind, int64_t id, struct dmt_err 
 /* --- users and tokens -------------------------------------------------- */
 
 static int sq_user_get(void *ctx, const char *name, struct user *out, struct dmt_err *err) {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int rc = prep(ctx, ST_USER_GET, &st, err);
     if (rc != DMT_OK) return rc;
     bind_str(st, 1, name);
@@ -906,7 +907,7 @@ static int sq_user_get(void *ctx, const char *name, struct user *out, struct dmt
 }
 
 static int sq_user_insert(void *ctx, struct user *u, struct dmt_err *err) {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     char now[32];
     int rc = prep(ctx, ST_USER_INSERT, &st, err);
     if (rc != DMT_OK) return rc;
@@ -921,7 +922,7 @@ static int sq_user_insert(void *ctx, struct user *u, struct dmt_err *err) {
 }
 
 static int sq_token_insert(void *ctx, struct token *t, struct dmt_err *err) {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     char now[32];
     int rc = prep(ctx, ST_TOKEN_INSERT, &st, err);
     if (rc != DMT_OK) return rc;
@@ -937,7 +938,7 @@ static int sq_token_insert(void *ctx, struct token *t, struct dmt_err *err) {
 }
 
 static int sq_token_find(void *ctx, const char *hash, struct token *out, struct dmt_err *err) {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int rc = prep(ctx, ST_TOKEN_FIND, &st, err);
     if (rc != DMT_OK) return rc;
     bind_str(st, 1, hash);
@@ -951,7 +952,7 @@ static int sq_token_find(void *ctx, const char *hash, struct token *out, struct 
 /* --- key/value --------------------------------------------------------- */
 
 static int sq_kv_get(void *ctx, const char *key, char **out, struct dmt_err *err) {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int rc = prep(ctx, ST_KV_GET, &st, err);
     if (rc != DMT_OK) return rc;
     bind_str(st, 1, key);
@@ -963,7 +964,7 @@ static int sq_kv_get(void *ctx, const char *key, char **out, struct dmt_err *err
 }
 
 static int sq_kv_set(void *ctx, const char *key, const char *value, struct dmt_err *err) {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     char now[32];
     int rc = prep(ctx, ST_KV_SET, &st, err);
     if (rc != DMT_OK) return rc;
@@ -1044,9 +1045,37 @@ static int exec_sql(struct sqlite_store *c, const char *sql, struct dmt_err *err
     return code;
 }
 
+/*
+ * Switches the database to WAL mode. The switch needs every other
+ * connection's lock and SQLite may answer SQLITE_BUSY without calling the
+ * busy handler when several connections open a new file at once, so it is
+ * retried here for up to the busy timeout.
+ */
+static int set_wal(struct sqlite_store *c, struct dmt_err *err) {
+    int rc = SQLITE_BUSY;
+    for (int waited = 0; waited <= BUSY_TIMEOUT_MS; waited += 10) {
+        sqlite3_stmt *st = NULL;
+        rc = sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+        if (rc == SQLITE_OK) rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            const char *mode = (const char *)sqlite3_column_text(st, 0);
+            /* An in-memory database stays "memory"; that is fine for tests. */
+            if (mode != NULL && strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0)
+                log_warn("sqlite: journal mode is %s, not wal", mode);
+            sqlite3_finalize(st);
+            return DMT_OK;
+        }
+        sqlite3_finalize(st);
+        if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) break;
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return fail(c, rc, err);
+}
+
 /* Applies migration number `version` unless another connection has. */
 static int apply_migration(struct sqlite_store *c, int version, struct dmt_err *err) {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     char now[32];
     int rc = sq_begin(c, true, err);
     if (rc != DMT_OK) return rc;
@@ -1077,7 +1106,7 @@ out:
 }
 
 static int migrate(struct sqlite_store *c, struct dmt_err *err) {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int have = 0;
     int rc = exec_sql(c,
                       "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -1126,11 +1155,9 @@ int store_sqlite_open(const char *path, struct store **out, struct dmt_err *err)
     }
     sqlite3_extended_result_codes(c->db, 1);
     sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
-    rc = exec_sql(c,
-                  "PRAGMA journal_mode = WAL;"
-                  "PRAGMA synchronous = NORMAL;"
-                  "PRAGMA foreign_keys = ON;",
-                  err);
+    rc = set_wal(c, err);
+    if (rc != DMT_OK) goto out;
+    rc = exec_sql(c, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;", err);
     if (rc != DMT_OK) goto out;
     rc = migrate(c, err);
     if (rc != DMT_OK) goto out;

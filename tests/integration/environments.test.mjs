@@ -171,4 +171,21 @@ test('DELETE removes the environment\'s overrides', async () => {
   expectProblem(await s.get(`${V}/overrides/test`), 404);
 });
 
+test('parallel creation keeps names unique and positions 1..N', async () => {
+  const s = S.server;
+  const before = expectList(await s.get(E)).length;
+  const names = Array.from({ length: 12 }, (_, i) => `par${i}`);
+  const rs = await Promise.all([...names, ...names.slice(0, 4)].map((name) => s.post(E, { name })));
+  const codes = rs.map((r) => r.status);
+  assert.equal(codes.filter((c) => c === 201).length, 12, `12 created: ${codes}`);
+  assert.equal(codes.filter((c) => c === 409).length, 4, `4 duplicates refused: ${codes}`);
+  const items = expectList(await s.get(E));
+  assert.equal(items.length, before + 12);
+  assert.deepEqual(items.map((e) => e.position), items.map((_, i) => i + 1), 'positions 1..N without gaps or duplicates');
+  await Promise.all(names.map((n) => s.del(`${E}/${n}`)));
+  const after = expectList(await s.get(E));
+  assert.equal(after.length, before);
+  assert.deepEqual(after.map((e) => e.position), after.map((_, i) => i + 1));
+});
+
 openapiCoverageTest(S);

@@ -147,8 +147,10 @@ class Server {
     if (!this.exit) {
       this.note('stop: SIGTERM');
       this.proc.kill('SIGTERM');
-      const timer = sleep(STOP_MS).then(() => 'timeout');
+      let handle;
+      const timer = new Promise((r) => { handle = setTimeout(() => r('timeout'), STOP_MS); });
       const res = await Promise.race([this.exited, timer]);
+      clearTimeout(handle);
       if (res === 'timeout') {
         this.note(`stop: no exit within ${STOP_MS} ms, SIGKILL`);
         this.proc.kill('SIGKILL');

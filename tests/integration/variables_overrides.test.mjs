@@ -230,6 +230,16 @@ test('secrets: write-only everywhere', async () => {
     assert.equal(pv.set, true, `plan ${e}: API_KEY set`);
     assert.equal(pv.source, e === 'prod' ? 'override' : 'default');
   }
+  // a plain variable referring to the secret must not reveal it in the plan
+  expectStatus(await s.post(V, { name: 'USES_KEY', value: 'key=${{ vars.API_KEY }}' }), 201);
+  for (const e of ['dev', 'prod']) {
+    const pr = await s.get(`/api/v1/jobs/app/plan?environment=${e}`);
+    expectStatus(pr, 200);
+    assert.ok(!pr.text.includes(SECRET) && !pr.text.includes(SECRET_PROD), `plan ${e} reveals the secret through \${{ vars.API_KEY }}`);
+  }
+  const wf2 = await s.get('/api/v1/jobs/app/workflow');
+  assert.ok(!wf2.text.includes(SECRET) && !wf2.text.includes(SECRET_PROD), 'workflow reveals the secret through a reference');
+  expectStatus(await s.del(`${V}/USES_KEY`), 204);
   // PATCH a new secret value, reply masked
   r = await s.patch(`${V}/API_KEY`, { value: SECRET_LATE });
   expectStatus(r, 200);

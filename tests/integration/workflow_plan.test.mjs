@@ -6,6 +6,9 @@ import {
 } from './harness.mjs';
 
 const S = useServer();
+
+/** {value, source} of an effective/plan entry (more fields are welcome). */
+const vs = (x) => (x && typeof x === 'object' ? { value: x.value, source: x.source } : x);
 const J = '/api/v1/jobs';
 
 function planTask(plan, name) {
@@ -58,13 +61,13 @@ test('workflow: environments in order, tasks in order, defaults, overrides and e
   assert.deepEqual(Object.keys(target.effective).sort(), ['dev', 'prod', 'staging']);
   assert.equal(target.effective.dev.source, 'default');
   assert.equal(target.effective.staging.source, 'default');
-  assert.deepEqual(target.effective.prod, { value: 'prod-cluster', source: 'override' });
+  assert.deepEqual(vs(target.effective.prod), { value: 'prod-cluster', source: 'override' });
   const wd = varOf(dep.variables, 'workdir');
-  assert.deepEqual(wd.effective.dev, { value: null, source: 'unset' });
-  assert.deepEqual(wd.effective.staging, { value: '/srv/staging', source: 'override' });
+  assert.deepEqual(vs(wd.effective.dev), { value: null, source: 'unset' });
+  assert.deepEqual(vs(wd.effective.staging), { value: '/srv/staging', source: 'override' });
   assert.deepEqual(wd.overrides, { staging: '/srv/staging' });
   const sh = varOf(wf.tasks[0].variables, 'shell');
-  for (const e of wf.environments) assert.deepEqual(sh.effective[e], { value: '/bin/sh', source: 'default' });
+  for (const e of wf.environments) assert.deepEqual(vs(sh.effective[e]), { value: '/bin/sh', source: 'default' });
   const sc = varOf(wf.tasks[0].variables, 'script');
   assert.equal(sc.required, true);
   assert.equal(sc.type, 'text');
@@ -93,16 +96,16 @@ test('plan prod: overrides win, ${{ env.name }}, ${{ job.name }}, ${{ vars.X }} 
   assert.deepEqual(p.tasks.map((t) => t.name), ['build', 'deploy']);
   const b = planTask(p, 'build');
   assert.equal(b.plugin, 'shell');
-  assert.deepEqual(b.variables.script, { value: 'echo build web for prod', source: 'default' });
-  assert.deepEqual(b.variables.shell, { value: '/bin/sh', source: 'default' });
+  assert.deepEqual(vs(b.variables.script), { value: 'echo build web for prod', source: 'default' });
+  assert.deepEqual(vs(b.variables.shell), { value: '/bin/sh', source: 'default' });
   assert.equal(b.variables.workdir.source, 'unset');
   assert.equal(b.variables.workdir.value, null);
   const d = planTask(p, 'deploy');
-  assert.deepEqual(d.variables.TARGET, { value: 'prod-cluster', source: 'override' });
-  assert.deepEqual(d.variables.script, {
+  assert.deepEqual(vs(d.variables.TARGET), { value: 'prod-cluster', source: 'override' });
+  assert.deepEqual(vs(d.variables.script), {
     value: 'deploy to prod-cluster in prod; run ${{ run.id }}; art ${{ tasks.build.outputs.artifact }}', source: 'default',
   });
-  assert.deepEqual(d.variables.LITERAL, { value: 'keep ${{ env.name }} as is', source: 'default' });
+  assert.deepEqual(vs(d.variables.LITERAL), { value: 'keep ${{ env.name }} as is', source: 'default' });
 });
 
 test('plan dev/staging: defaults, nested substitution through vars', async () => {
@@ -111,10 +114,10 @@ test('plan dev/staging: defaults, nested substitution through vars', async () =>
   assert.equal(p.environment, 'dev');
   assert.deepEqual(p.errors, []);
   const d = planTask(p, 'deploy');
-  assert.deepEqual(d.variables.TARGET, { value: 'host-dev', source: 'default' });
+  assert.deepEqual(vs(d.variables.TARGET), { value: 'host-dev', source: 'default' });
   assert.equal(d.variables.script.value, 'deploy to host-dev in dev; run ${{ run.id }}; art ${{ tasks.build.outputs.artifact }}');
   const st = await plan(s, 'web', 'staging');
-  assert.deepEqual(planTask(st, 'deploy').variables.workdir, { value: '/srv/staging', source: 'override' });
+  assert.deepEqual(vs(planTask(st, 'deploy').variables.workdir), { value: '/srv/staging', source: 'override' });
   assert.equal(planTask(st, 'build').variables.script.value, 'echo build web for staging');
 });
 
@@ -165,7 +168,7 @@ test('plan errors are per environment: a bad override only breaks its environmen
   await putOverride(s, 'perenv', 'only', 'script', 'prod', 'echo ${{ vars.MISSING }}');
   const dev = await plan(s, 'perenv', 'dev');
   assert.deepEqual(dev.errors, []);
-  assert.deepEqual(planTask(dev, 'only').variables.script, { value: 'echo ok', source: 'default' });
+  assert.deepEqual(vs(planTask(dev, 'only').variables.script), { value: 'echo ok', source: 'default' });
   const prod = await plan(s, 'perenv', 'prod');
   assert.equal(prod.errors.length, 1, JSON.stringify(prod.errors));
   assert.deepEqual({ ...prod.errors[0], message: undefined }, { task: 'only', variable: 'script', environment: 'prod', message: undefined });
@@ -182,7 +185,7 @@ test('a required variable satisfied by an override only in one environment', asy
   await putOverride(s, 'req', 'r', 'script', 'prod', 'echo prod only');
   const prod = await plan(s, 'req', 'prod');
   assert.deepEqual(prod.errors, []);
-  assert.deepEqual(planTask(prod, 'r').variables.script, { value: 'echo prod only', source: 'override' });
+  assert.deepEqual(vs(planTask(prod, 'r').variables.script), { value: 'echo prod only', source: 'override' });
   const dev = await plan(s, 'req', 'dev');
   assert.equal(dev.errors.length, 1, JSON.stringify(dev.errors));
   assert.equal(dev.errors[0].task, 'r');
@@ -191,8 +194,8 @@ test('a required variable satisfied by an override only in one environment', asy
   // workflow shows the same: unset for dev, override for prod
   const wf = (await s.get(`${J}/req/workflow`)).json;
   const sc = varOf(wf.tasks[0].variables, 'script');
-  assert.deepEqual(sc.effective.dev, { value: null, source: 'unset' });
-  assert.deepEqual(sc.effective.prod, { value: 'echo prod only', source: 'override' });
+  assert.deepEqual(vs(sc.effective.dev), { value: null, source: 'unset' });
+  assert.deepEqual(vs(sc.effective.prod), { value: 'echo prod only', source: 'override' });
 });
 
 test('vars references: to another variable of the same task only', async () => {
