@@ -43,6 +43,9 @@ struct req {
     int64_t user_id; /* the authenticated user, 0 if anonymous */
     int status;      /* HTTP status answered, for the access log */
     char allow[64];  /* the Allow header of a 405 */
+    bool cacheable;  /* a GET whose answer depends only on path and data */
+    bool have_seq;   /* seq holds the change sequence read for this request */
+    int64_t seq;
     char segs[HTTP_MAX_PARAMS][256]; /* storage of params */
 };
 
@@ -77,6 +80,8 @@ int req_if_match(struct req *r, const char *etag, struct dmt_err *err);
 struct op {
     struct req *r;
     void *arg; /* the handler's own data */
+    store_tx_fn fn;
+    int64_t seq; /* the change sequence the answer was built at */
     unsigned status;
     json_t *body;
     char etag[64];
@@ -87,6 +92,9 @@ int op_run(struct req *r, bool write, store_tx_fn fn, void *arg);
  * location is a printf format or NULL. Returns DMT_OK. */
 int op_answer(struct op *op, unsigned status, json_t *body, const char *etag,
               const char *location, ...) __attribute__((format(printf, 5, 6)));
+
+/* The change sequence now (read once per request, outside transactions). */
+int req_seq(struct req *r, int64_t *out);
 
 /* A query string argument, or NULL. Borrowed for the request. */
 const char *req_query(struct req *r, const char *key);

@@ -223,14 +223,17 @@ static int override_get_tx(struct store *s, void *arg, struct dmt_err *err) {
 int res_override_get(struct req *r) { return op_run(r, false, override_get_tx, NULL); }
 
 /* If-Match on an override: its own ETag when it exists; when it does not,
- * only "*" fails... and any specific tag fails too (RFC 9110 §13.1.1). */
+ * any If-Match fails, "*" included (RFC 9110 §13.1.1). */
 static int override_if_match(struct op *op, const struct override *o, struct dmt_err *err) {
     if (o != NULL) {
         char etag[64];
         meta_etag("override", &o->m, etag, sizeof(etag));
         return req_if_match(op->r, etag, err);
     }
-    return req_if_match(op->r, "\"none\"", err);
+    if (MHD_lookup_connection_value(op->r->conn, MHD_HEADER_KIND, "If-Match") == NULL)
+        return DMT_OK;
+    return dmt_err_set(err, DMT_ERR_PRECONDITION,
+                       "If-Match was given but there is no override to match yet");
 }
 
 static int override_put_tx(struct store *s, void *arg, struct dmt_err *err) {

@@ -13,6 +13,7 @@
 
 #include "core/util.h"
 #include "http/auth.h"
+#include "http/cache.h"
 #include "http/http.h"
 
 struct http_server {
@@ -38,30 +39,33 @@ static const char *const method_names[M_COUNT] = {"GET", "POST", "PUT", "PATCH",
 struct route {
     const char *pattern; /* "*" matches one path segment */
     http_handler_fn fn[M_COUNT];
+    bool nocache; /* its GET depends on more than path and data */
 };
 
 #define V "/api/v1"
 #define VAR V "/jobs/*/tasks/*/variables/*"
+/* R: a route; Q: a route whose GET also depends on its query string. */
+#define R(pattern, ...) {pattern, {__VA_ARGS__}, false}
+#define Q(pattern, ...) {pattern, {__VA_ARGS__}, true}
 static const struct route routes[] = {
-    {"/healthz", {[M_GET] = res_healthz}},
-    {V "/openapi.json", {[M_GET] = res_openapi}},
-    {V "/plugins", {[M_GET] = res_plugin_list}},
-    {V "/plugins/*", {[M_GET] = res_plugin_get}},
-    {V "/environments", {[M_GET] = res_env_list, [M_POST] = res_env_create}},
-    {V "/environments/*",
-     {[M_GET] = res_env_get, [M_PATCH] = res_env_patch, [M_DELETE] = res_env_delete}},
-    {V "/jobs", {[M_GET] = res_job_list, [M_POST] = res_job_create}},
-    {V "/jobs/*", {[M_GET] = res_job_get, [M_PATCH] = res_job_patch, [M_DELETE] = res_job_delete}},
-    {V "/jobs/*/workflow", {[M_GET] = res_workflow_get}},
-    {V "/jobs/*/plan", {[M_GET] = res_plan_get}},
-    {V "/jobs/*/tasks", {[M_GET] = res_task_list, [M_POST] = res_task_create}},
-    {V "/jobs/*/tasks/*",
-     {[M_GET] = res_task_get, [M_PATCH] = res_task_patch, [M_DELETE] = res_task_delete}},
-    {V "/jobs/*/tasks/*/variables", {[M_GET] = res_var_list, [M_POST] = res_var_create}},
-    {VAR, {[M_GET] = res_var_get, [M_PATCH] = res_var_patch, [M_DELETE] = res_var_delete}},
-    {VAR "/overrides/*",
-     {[M_GET] = res_override_get, [M_PUT] = res_override_put, [M_DELETE] = res_override_delete}},
+    R("/healthz", [M_GET] = res_healthz),
+    R(V "/openapi.json", [M_GET] = res_openapi),
+    R(V "/plugins", [M_GET] = res_plugin_list),
+    R(V "/plugins/*", [M_GET] = res_plugin_get),
+    R(V "/environments", [M_GET] = res_env_list, [M_POST] = res_env_create),
+    R(V "/environments/*", [M_GET] = res_env_get, [M_PATCH] = res_env_patch, [M_DELETE] = res_env_delete),
+    R(V "/jobs", [M_GET] = res_job_list, [M_POST] = res_job_create),
+    R(V "/jobs/*", [M_GET] = res_job_get, [M_PATCH] = res_job_patch, [M_DELETE] = res_job_delete),
+    R(V "/jobs/*/workflow", [M_GET] = res_workflow_get),
+    Q(V "/jobs/*/plan", [M_GET] = res_plan_get),
+    R(V "/jobs/*/tasks", [M_GET] = res_task_list, [M_POST] = res_task_create),
+    R(V "/jobs/*/tasks/*", [M_GET] = res_task_get, [M_PATCH] = res_task_patch, [M_DELETE] = res_task_delete),
+    R(V "/jobs/*/tasks/*/variables", [M_GET] = res_var_list, [M_POST] = res_var_create),
+    R(VAR, [M_GET] = res_var_get, [M_PATCH] = res_var_patch, [M_DELETE] = res_var_delete),
+    R(VAR "/overrides/*", [M_GET] = res_override_get, [M_PUT] = res_override_put, [M_DELETE] = res_override_delete),
 };
+#undef R
+#undef Q
 #undef VAR
 #undef V
 
@@ -250,25 +254,72 @@ int op_answer(struct op *op, unsigned status, json_t *body, const char *etag,
     return DMT_OK;
 }
 
+int req_seq(struct req *r, int64_t *out) {
+    if (!r->have_seq) {
+        int rc = r->store->ops->seq_get(r->store->ctx, &r->seq, &r->err);
+        if (rc != DMT_OK) return rc;
+        r->have_seq = true;
+    }
+    *out = r->seq;
+    return DMT_OK;
+}
+
+/* Replies with a cached or freshly built serialized answer. */
+static int reply_serialized(struct req *r, unsigned status, char *text, size_t len,
+                            const char *etag, const char *location) {
+    if (etag != NULL && status == 200 && req_etag_fresh(r, etag)) {
+        free(text);
+        return reply_not_modified(r, etag);
+    }
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(text);
+        return dmt_err_set(&r->err, DMT_ERR_NOMEM, "cannot build a response");
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    if (etag != NULL) MHD_add_response_header(resp, "ETag", etag);
+    if (location != NULL) MHD_add_response_header(resp, "Location", location);
+    return queue(r, status, resp);
+}
+
+/* The tx function of a cacheable read: notes the sequence it reads at. */
+static int cached_tx(struct store *s, void *arg, struct dmt_err *err) {
+    struct op *op = arg;
+    int rc = s->ops->seq_get(s->ctx, &op->seq, err);
+    return rc != DMT_OK ? rc : op->fn(s, op, err);
+}
+
 int op_run(struct req *r, bool write, store_tx_fn fn, void *arg) {
-    struct op op = {.r = r, .arg = arg};
-    int rc = store_tx(r->store, write, fn, &op, &r->err);
+    struct op op = {.r = r, .arg = arg, .fn = fn};
+    bool cache = r->cacheable && !write;
+    if (cache) {
+        /* Answer from the cache when nothing changed since it was built. */
+        struct cache_entry e;
+        int64_t seq;
+        int rc = req_seq(r, &seq);
+        if (rc != DMT_OK) return rc;
+        if (http_cache_get(r->url, seq, &e))
+            return reply_serialized(r, e.status, e.body, e.len, e.etag[0] ? e.etag : NULL, NULL);
+    }
+    int rc = store_tx(r->store, write, cache ? cached_tx : fn, &op, &r->err);
     if (rc != DMT_OK) {
         json_decref(op.body);
         return rc;
     }
-    const char *etag = op.etag[0] ? op.etag : NULL;
     if (op.status == 204) {
         json_decref(op.body);
         return reply_empty(r, 204);
     }
-    if (etag != NULL && op.status == 200 && strcmp(r->method, "GET") == 0 &&
-        req_etag_fresh(r, etag)) {
-        json_decref(op.body);
-        return reply_not_modified(r, etag);
-    }
-    return reply_json_typed(r, op.status, op.body, etag, op.location[0] ? op.location : NULL,
-                            "application/json");
+    if (cache && op.etag[0] == '\0')
+        snprintf(op.etag, sizeof(op.etag), "\"s%lld\"", (long long)op.seq);
+    char *text = json_dumps(op.body, JSON_COMPACT);
+    json_decref(op.body);
+    if (text == NULL) return dmt_err_set(&r->err, DMT_ERR_NOMEM, "cannot encode JSON");
+    size_t len = strlen(text);
+    if (cache && op.status == 200) http_cache_put(r->url, op.seq, op.status, text, len, op.etag);
+    return reply_serialized(r, op.status, text, len, op.etag[0] ? op.etag : NULL,
+                            op.location[0] ? op.location : NULL);
 }
 
 const char *req_query(struct req *r, const char *key) {
@@ -298,6 +349,7 @@ static int dispatch_find(struct req *r, http_handler_fn *out) {
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         if (!route_match(routes[i].pattern, r->url, r)) continue;
         r->route = routes[i].pattern;
+        r->cacheable = m == M_GET && !routes[i].nocache;
         if (m >= 0 && routes[i].fn[m] != NULL) {
             *out = routes[i].fn[m];
             return DMT_OK;
@@ -422,7 +474,7 @@ int http_server_start(const struct http_opts *opts, struct http_server **out,
         on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+        MHD_OPTION_END);
     if (srv->daemon == NULL) {
         free(srv->db_url);
         free(srv);
@@ -440,6 +492,7 @@ unsigned http_server_port(const struct http_server *srv) { return srv->port; }
 void http_server_stop(struct http_server *srv) {
     if (srv == NULL) return;
     MHD_stop_daemon(srv->daemon);
+    http_cache_clear();
     free(srv->db_url);
     free(srv);
 }

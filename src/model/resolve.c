@@ -110,6 +110,9 @@ struct rctx {
     json_t *errors;
     bool secret;  /* the result contains a secret's value */
     bool runtime; /* the result still holds run-time references */
+    /* path[d]: the variable whose text is expanded at depth d (path[0] is
+     * var), to tell a reference loop from a merely deep chain. */
+    const struct var *path[MAX_DEPTH + 1];
 };
 
 struct sbuf {
@@ -138,6 +141,15 @@ static void add_error(struct rctx *c, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    /* A variable referred to several times reports the same problem once. */
+    size_t i;
+    json_t *e;
+    json_array_foreach(c->errors, i, e) {
+        if (strcmp(json_string_value(json_object_get(e, "message")), msg) == 0 &&
+            strcmp(json_string_value(json_object_get(e, "variable")), c->var->name) == 0 &&
+            strcmp(json_string_value(json_object_get(e, "task")), c->task->name) == 0)
+            return;
+    }
     json_array_append_new(c->errors, json_pack("{s:s, s:s, s:s, s:s}", "task", c->task->name,
                                                "variable", c->var->name, "environment",
                                                c->env->name, "message", msg));
@@ -171,8 +183,23 @@ static int reference(struct rctx *c, const char *expr, size_t len, const char *w
                       c->task->name, (int)(len - 5), name);
             return DMT_ERR_INVALID;
         }
+        /* A variable already being expanded on this path: a loop. Stop at
+         * once (going on to a depth limit costs exponential time and
+         * reports the loop once per path). */
+        for (int d = 0; d <= depth; d++) {
+            if (c->path[d] != ref) continue;
+            char chain[256] = "";
+            size_t n = 0;
+            for (int k = d; k <= depth && n < sizeof(chain); k++)
+                n += (size_t)snprintf(chain + n, sizeof(chain) - n, "%s -> ", c->path[k]->name);
+            if (n < sizeof(chain)) snprintf(chain + n, sizeof(chain) - n, "%s", ref->name);
+            add_error(c, "%.*s: the references loop back on themselves (%s)", (int)whole_len,
+                      whole, chain);
+            return DMT_ERR_INVALID;
+        }
         if (depth >= MAX_DEPTH) {
-            add_error(c, "%.*s: the references loop back on themselves", (int)whole_len, whole);
+            add_error(c, "%.*s: references are nested more than %d deep", (int)whole_len, whole,
+                      MAX_DEPTH);
             return DMT_ERR_INVALID;
         }
         const char *source;
@@ -183,7 +210,10 @@ static int reference(struct rctx *c, const char *expr, size_t len, const char *w
             return DMT_ERR_INVALID;
         }
         if (ref->secret) c->secret = true;
-        if (json_is_string(val)) return expand(c, json_string_value(val), out, depth + 1);
+        if (json_is_string(val)) {
+            c->path[depth + 1] = ref;
+            return expand(c, json_string_value(val), out, depth + 1);
+        }
         char *text = json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
         sb_add(out, text, strlen(text));
         free(text);
@@ -264,6 +294,7 @@ static json_t *resolve_value(struct rctx *c, const json_t *val) {
     if (!json_is_string(val)) return json_deep_copy(val);
     struct sbuf b = {0};
     sb_add(&b, "", 0);
+    c->path[0] = c->var;
     int rc = expand(c, json_string_value(val), &b, 0);
     json_t *res = json_string(b.p);
     free(b.p);
@@ -308,7 +339,8 @@ json_t *resolve_plan(const struct job_view *v, const struct env *env) {
         for (size_t i = 0; i < v->vars.n; i++) {
             const struct var *var = &v->vars.items[i];
             if (var->task_id != task->m.id) continue;
-            struct rctx c = {v, env, task, var, errs, var->secret, false};
+            struct rctx c = {.v = v, .env = env, .task = task, .var = var, .errors = errs,
+                             .secret = var->secret};
             const char *source;
             const json_t *raw = effective(v, var, env, &source);
             if (raw == NULL && var->required)

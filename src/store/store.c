@@ -33,6 +33,7 @@ int store_tx(struct store *s, bool write, store_tx_fn fn, void *arg, struct dmt_
         rc = s->ops->begin(s->ctx, write, &local);
         if (rc == DMT_OK) {
             rc = fn(s, arg, &local);
+            if (rc == DMT_OK && write) rc = s->ops->seq_bump(s->ctx, &local);
             if (rc == DMT_OK)
                 rc = s->ops->commit(s->ctx, &local);
             if (rc != DMT_OK && s->ops->in_tx(s->ctx))

@@ -19,6 +19,8 @@
  * - Deleting a row deletes what hangs under it (a job's tasks, a task's
  *   variables, a variable's or an environment's overrides).
  * - One store handle is one connection: use it from one thread at a time.
+ * - The backend's close frees the struct store too (it lives inside the
+ *   backend's context).
  */
 #ifndef DMT_STORE_H
 #define DMT_STORE_H
@@ -93,6 +95,14 @@ struct store_ops {
      * get: *out is a malloc'd copy the caller frees. */
     int (*kv_get)(void *ctx, const char *key, char **out, struct dmt_err *err);
     int (*kv_set)(void *ctx, const char *key, const char *value, struct dmt_err *err);
+
+    /* The change sequence: a number that every write transaction that
+     * changed something increases (store_tx calls seq_bump before it
+     * commits; seq_bump does nothing when the transaction changed nothing).
+     * Equal numbers mean equal contents, on every node sharing the
+     * database: caches and list ETags key on it. */
+    int (*seq_get)(void *ctx, int64_t *out, struct dmt_err *err);
+    int (*seq_bump)(void *ctx, struct dmt_err *err);
 };
 
 struct store {
@@ -112,7 +122,8 @@ void store_close(struct store *s);
 int store_sqlite_open(const char *path, struct store **out, struct dmt_err *err);
 
 /*
- * Runs fn(s, arg, err) inside one transaction and commits it. A DMT_ERR_BUSY
+ * Runs fn(s, arg, err) inside one transaction and commits it; a write
+ * transaction also bumps the change sequence. A DMT_ERR_BUSY
  * from fn or from the commit rolls back and runs fn again (bounded number of
  * times, with a short back-off), so fn must have no effects outside the
  * store. Any other failure rolls back and is returned.

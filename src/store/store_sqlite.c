@@ -111,6 +111,11 @@ static const char *const migrations[] = {
     "  key TEXT PRIMARY KEY,"
     "  value TEXT NOT NULL,"
     "  updated_at TEXT NOT NULL);",
+    /* 2: the change sequence, bumped by every write transaction. */
+    "CREATE TABLE changes ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  seq INTEGER NOT NULL);"
+    "INSERT INTO changes(id, seq) VALUES (1, 0);",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -118,18 +123,16 @@ static const char *const migrations[] = {
 
 /* Every SELECT and RETURNING starts with these four columns (read_meta). */
 #define META "id, version, created_at, updated_at"
-#define RET " RETURNING " META
+#define RET  " RETURNING " META
 
-#define ENV_COLS META ", name, description, position, protected, grants"
-#define JOB_COLS META ", name, description"
-#define TASK_COLS                                                                                  \
-    META ", job_id, name, plugin, position, on_failure, timeout_s, retries, enabled"
+#define ENV_COLS  META ", name, description, position, protected, grants"
+#define JOB_COLS  META ", name, description"
+#define TASK_COLS META ", job_id, name, plugin, position, on_failure, timeout_s, retries, enabled"
 #define VAR_COLS                                                                                   \
     "v.id, v.version, v.created_at, v.updated_at, v.task_id, v.name, v.type, v.required, "         \
     "v.secret, v.custom, v.description, v.value, v.vals"
-#define OVR_COLS                                                                                   \
-    "o.id, o.version, o.created_at, o.updated_at, o.var_id, o.env_id, o.value"
-#define USER_COLS META ", name, role, password_hash"
+#define OVR_COLS   "o.id, o.version, o.created_at, o.updated_at, o.var_id, o.env_id, o.value"
+#define USER_COLS  META ", name, role, password_hash"
 #define TOKEN_COLS META ", name, user_id, hash"
 
 #define STMT_MAP(X)                                                                                \
@@ -204,7 +207,9 @@ static const char *const migrations[] = {
                                                                                                    \
     X(KV_GET, "SELECT value FROM kv WHERE key = ?1")                                               \
     X(KV_SET, "INSERT INTO kv(key, value, updated_at) VALUES (?1, ?2, ?3) ON CONFLICT (key) "      \
-              "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at")
+              "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at")     \
+    X(SEQ_GET, "SELECT seq FROM changes WHERE id = 1")                                             \
+    X(SEQ_BUMP, "UPDATE changes SET seq = seq + 1 WHERE id = 1")
 
 enum stmt {
 #define X(name, sql) ST_##name,
@@ -224,8 +229,8 @@ static const struct {
     enum stmt touch;
     const char *noun;
 } kinds[] = {
-    [KIND_ENV] = {ST_TOUCH_ENV, "environment"}, [KIND_JOB] = {ST_TOUCH_JOB, "job"},
-    [KIND_TASK] = {ST_TOUCH_TASK, "task"},      [KIND_VAR] = {ST_TOUCH_VAR, "variable"},
+    [KIND_ENV] = {ST_TOUCH_ENV, "environment"},   [KIND_JOB] = {ST_TOUCH_JOB, "job"},
+    [KIND_TASK] = {ST_TOUCH_TASK, "task"},        [KIND_VAR] = {ST_TOUCH_VAR, "variable"},
     [KIND_OVERRIDE] = {ST_TOUCH_OVR, "override"},
 };
 
@@ -235,6 +240,7 @@ struct sqlite_store {
     struct store base;
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
+    int64_t changes_at_begin; /* sqlite3_total_changes64 when the tx began */
 };
 
 /* --- helpers ----------------------------------------------------------- */
@@ -249,8 +255,7 @@ static int fail(struct sqlite_store *c, int rc, struct dmt_err *err) {
         return dmt_err_set(err, DMT_ERR_NOMEM, "sqlite: out of memory");
     case SQLITE_CONSTRAINT:
         if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
-            return dmt_err_set(err, DMT_ERR_CONFLICT, "already exists: %s",
-                               sqlite3_errmsg(c->db));
+            return dmt_err_set(err, DMT_ERR_CONFLICT, "already exists: %s", sqlite3_errmsg(c->db));
         /* A parent deleted by a concurrent request, or an id that never
          * existed: the caller asked about something that is not there. */
         if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
@@ -277,16 +282,15 @@ static int write_fail(struct sqlite_store *c, int rc, struct dmt_err *err, const
         return dmt_err_set(err, DMT_ERR_CONFLICT, "%s", msg);
     }
     if (rc == SQLITE_CONSTRAINT_FOREIGNKEY && parent != NULL)
-        return dmt_err_set(err, DMT_ERR_NOT_FOUND, "the %s it belongs to does not exist",
-                           parent);
+        return dmt_err_set(err, DMT_ERR_NOT_FOUND, "the %s it belongs to does not exist", parent);
     return fail(c, rc, err);
 }
 
 /* Returns the cached statement id, preparing it on first use. */
 static int prep(struct sqlite_store *c, enum stmt id, sqlite3_stmt **out, struct dmt_err *err) {
     if (c->st[id] == NULL) {
-        int rc = sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
-                                    &c->st[id], NULL);
+        int rc = sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &c->st[id],
+                                    NULL);
         if (rc != SQLITE_OK) {
             c->st[id] = NULL;
             return fail(c, rc, err);
@@ -369,12 +373,11 @@ static int step_one(struct sqlite_store *c, sqlite3_stmt *st, struct dmt_err *er
  * end. Fills *m on DMT_OK; DMT_ERR_NOT_FOUND without a message when no row
  * was written. Failures are mapped by write_fail().
  */
-static int step_write(struct sqlite_store *c, sqlite3_stmt *st, struct meta *m,
-                      struct dmt_err *err, const char *parent, const char *conflict_fmt,
-                      const char *name) __attribute__((format(printf, 6, 0)));
-static int step_write(struct sqlite_store *c, sqlite3_stmt *st, struct meta *m,
-                      struct dmt_err *err, const char *parent, const char *conflict_fmt,
-                      const char *name) {
+static int step_write(struct sqlite_store *c, sqlite3_stmt *st, struct meta *m, struct dmt_err *err,
+                      const char *parent, const char *conflict_fmt, const char *name)
+    __attribute__((format(printf, 6, 0)));
+static int step_write(struct sqlite_store *c, sqlite3_stmt *st, struct meta *m, struct dmt_err *err,
+                      const char *parent, const char *conflict_fmt, const char *name) {
     struct meta got;
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) return DMT_ERR_NOT_FOUND;
@@ -389,8 +392,7 @@ static int step_write(struct sqlite_store *c, sqlite3_stmt *st, struct meta *m,
 }
 
 /* Runs a statement that returns no rows; *changes gets the rows changed. */
-static int step_exec(struct sqlite_store *c, sqlite3_stmt *st, int *changes,
-                     struct dmt_err *err) {
+static int step_exec(struct sqlite_store *c, sqlite3_stmt *st, int *changes, struct dmt_err *err) {
     int rc = sqlite3_step(st);
     if (rc != SQLITE_DONE) return fail(c, rc, err);
     if (changes != NULL) *changes = sqlite3_changes(c->db);
@@ -556,6 +558,8 @@ static int run_simple(struct sqlite_store *c, enum stmt sid, struct dmt_err *err
 }
 
 static int sq_begin(void *ctx, bool write, struct dmt_err *err) {
+    struct sqlite_store *c = ctx;
+    c->changes_at_begin = sqlite3_total_changes64(c->db);
     return run_simple(ctx, write ? ST_BEGIN_WRITE : ST_BEGIN_READ, err);
 }
 
@@ -613,7 +617,8 @@ static int env_write(struct sqlite_store *c, enum stmt sid, struct env *e, struc
     bind_str(st, 6, now);
     if (sid == ST_ENV_UPDATE) sqlite3_bind_int64(st, 7, e->m.id);
     if (rc == DMT_OK)
-        rc = step_write(c, st, &e->m, err, NULL, "an environment named '%s' already exists", e->name);
+        rc = step_write(c, st, &e->m, err, NULL, "an environment named '%s' already exists",
+                        e->name);
     finish(st);
     if (rc == DMT_ERR_NOT_FOUND)
         dmt_err_set(err, rc, "no environment with id %lld", (long long)e->m.id);
@@ -705,8 +710,7 @@ static int sq_task_get(void *ctx, int64_t job_id, const char *name, struct task 
     return rc;
 }
 
-static int task_write(struct sqlite_store *c, enum stmt sid, struct task *t,
-                      struct dmt_err *err) {
+static int task_write(struct sqlite_store *c, enum stmt sid, struct task *t, struct dmt_err *err) {
     sqlite3_stmt *st = NULL;
     char now[32];
     int rc = prep(c, sid, &st, err);
@@ -751,8 +755,7 @@ static int sq_var_list(void *ctx, int64_t task_id, struct var_list *out, struct 
     return rows_var(ctx, st, out, err);
 }
 
-static int sq_var_list_job(void *ctx, int64_t job_id, struct var_list *out,
-                           struct dmt_err *err) {
+static int sq_var_list_job(void *ctx, int64_t job_id, struct var_list *out, struct dmt_err *err) {
     sqlite3_stmt *st = NULL;
     int rc = prep(ctx, ST_VAR_LIST_JOB, &st, err);
     if (rc != DMT_OK) return rc;
@@ -770,8 +773,7 @@ static int sq_var_get(void *ctx, int64_t task_id, const char *name, struct var *
     rc = step_one(ctx, st, err);
     if (rc == DMT_OK) rc = read_var(st, out, err);
     finish(st);
-    if (rc == DMT_ERR_NOT_FOUND)
-        dmt_err_set(err, rc, "no variable named '%s' in this task", name);
+    if (rc == DMT_ERR_NOT_FOUND) dmt_err_set(err, rc, "no variable named '%s' in this task", name);
     return rc;
 }
 
@@ -793,8 +795,8 @@ static int var_write(struct sqlite_store *c, enum stmt sid, struct var *v, struc
     bind_str(st, 10, now);
     if (sid == ST_VAR_UPDATE) sqlite3_bind_int64(st, 11, v->m.id);
     if (rc == DMT_OK)
-        rc = step_write(c, st, &v->m, err, "task", "a variable named '%s' already exists in this task",
-                        v->name);
+        rc = step_write(c, st, &v->m, err, "task",
+                        "a variable named '%s' already exists in this task", v->name);
     finish(st);
     if (rc == DMT_ERR_NOT_FOUND)
         dmt_err_set(err, rc, "no variable with id %lld", (long long)v->m.id);
@@ -852,8 +854,7 @@ static int sq_override_put(void *ctx, struct override *o, struct dmt_err *err) {
     struct sqlite_store *c = ctx;
     sqlite3_stmt *st = NULL;
     char now[32];
-    if (o->value == NULL)
-        return dmt_err_set(err, DMT_ERR_INTERNAL, "an override needs a value");
+    if (o->value == NULL) return dmt_err_set(err, DMT_ERR_INTERNAL, "an override needs a value");
     int rc = prep(c, ST_OVR_PUT, &st, err);
     if (rc != DMT_OK) return rc;
     util_now_rfc3339(now, sizeof(now));
@@ -977,6 +978,32 @@ static int sq_kv_set(void *ctx, const char *key, const char *value, struct dmt_e
     return rc;
 }
 
+/* --- the change sequence ----------------------------------------------- */
+
+static int sq_seq_get(void *ctx, int64_t *out, struct dmt_err *err) {
+    sqlite3_stmt *st = NULL;
+    int rc = prep(ctx, ST_SEQ_GET, &st, err);
+    if (rc != DMT_OK) return rc;
+    rc = step_one(ctx, st, err);
+    if (rc == DMT_OK) *out = sqlite3_column_int64(st, 0);
+    finish(st);
+    if (rc == DMT_ERR_NOT_FOUND) rc = dmt_err_set(err, DMT_ERR_STORE, "the changes table is empty");
+    return rc;
+}
+
+static int sq_seq_bump(void *ctx, struct dmt_err *err) {
+    struct sqlite_store *c = ctx;
+    sqlite3_stmt *st = NULL;
+    /* A transaction that changed nothing leaves the sequence (and with it
+     * every cache and list ETag) as it was. */
+    if (sqlite3_total_changes64(c->db) == c->changes_at_begin) return DMT_OK;
+    int rc = prep(ctx, ST_SEQ_BUMP, &st, err);
+    if (rc != DMT_OK) return rc;
+    rc = step_exec(ctx, st, NULL, err);
+    finish(st);
+    return rc;
+}
+
 /* --- open and close ---------------------------------------------------- */
 
 static void sq_close(void *ctx) {
@@ -984,9 +1011,9 @@ static void sq_close(void *ctx) {
     if (c == NULL) return;
     if (c->db != NULL) {
         sq_rollback(c);
-        for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(c->st[i]);
-        if (sqlite3_close(c->db) != SQLITE_OK)
-            log_error("sqlite close: %s", sqlite3_errmsg(c->db));
+        for (int i = 0; i < ST_COUNT; i++)
+            sqlite3_finalize(c->st[i]);
+        if (sqlite3_close(c->db) != SQLITE_OK) log_error("sqlite close: %s", sqlite3_errmsg(c->db));
     }
     free(c);
 }
@@ -1031,6 +1058,8 @@ static const struct store_ops sqlite_ops = {
     .token_find = sq_token_find,
     .kv_get = sq_kv_get,
     .kv_set = sq_kv_set,
+    .seq_get = sq_seq_get,
+    .seq_bump = sq_seq_bump,
 };
 
 /* Runs fixed SQL text (pragmas, migrations); never used with values. */
@@ -1038,8 +1067,8 @@ static int exec_sql(struct sqlite_store *c, const char *sql, struct dmt_err *err
     char *msg = NULL;
     int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
     if (rc == SQLITE_OK) return DMT_OK;
-    int code = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED ? DMT_ERR_BUSY
-                                                                          : DMT_ERR_STORE;
+    int code =
+        (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED ? DMT_ERR_BUSY : DMT_ERR_STORE;
     dmt_err_set(err, code, "sqlite: %s", msg != NULL ? msg : sqlite3_errstr(rc));
     sqlite3_free(msg);
     return code;
@@ -1100,8 +1129,7 @@ static int apply_migration(struct sqlite_store *c, int version, struct dmt_err *
     if (rc == DMT_OK) log_debug("sqlite: applied schema migration %d", version);
 out:
     sq_rollback(c);
-    if (rc != DMT_OK)
-        dmt_err_set(err, rc, "schema migration %d failed", version);
+    if (rc != DMT_OK) dmt_err_set(err, rc, "schema migration %d failed", version);
     return rc;
 }
 
@@ -1145,9 +1173,8 @@ int store_sqlite_open(const char *path, struct store **out, struct dmt_err *err)
     if (c == NULL) return dmt_err_set(err, DMT_ERR_NOMEM, "out of memory");
     c->base.ops = &sqlite_ops;
     c->base.ctx = c;
-    int src = sqlite3_open_v2(path, &c->db,
-                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                              NULL);
+    int src = sqlite3_open_v2(
+        path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (src != SQLITE_OK) {
         rc = dmt_err_set(err, DMT_ERR_STORE, "cannot open database %s: %s", path,
                          c->db != NULL ? sqlite3_errmsg(c->db) : sqlite3_errstr(src));

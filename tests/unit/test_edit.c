@@ -89,8 +89,8 @@ static int try_task(const struct job *j, const char *name, int want, const char 
         vals = json_loads(values, 0, NULL);
         cr_assert_not_null(vals, "bad JSON in test: %s", values);
     }
-    struct task t = {.name = strdup(name), .plugin = strdup("shell"), .position = want,
-                     .enabled = true};
+    struct task t = {
+        .name = strdup(name), .plugin = strdup("shell"), .position = want, .enabled = true};
     dmt_err_cleanup(&err);
     int rc = model_task_create(s, j, &t, vals, &err);
     task_cleanup(&t);
@@ -513,7 +513,9 @@ Test(edit, variable_changes_touch_task_and_job) {
 Test(edit, var_create_checks_type_and_marks_custom) {
     add_task(&job, "a", 0, NULL);
     struct task t = get_task(&job, "a");
-    struct var bad = {.name = strdup("N"), .type = VAR_INT, .description = strdup(""),
+    struct var bad = {.name = strdup("N"),
+                      .type = VAR_INT,
+                      .description = strdup(""),
                       .value = json_string("abc")};
     FAILS(DMT_ERR_INVALID, model_var_create(s, &t, &bad, &err));
     assert_field_error("value");

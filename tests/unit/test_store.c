@@ -309,7 +309,8 @@ Test(store, task_order) {
     OK(s, task_list, j.m.id, &l);
     cr_assert_eq(l.n, 4);
     const char *want[] = {"a", "b", "b2", "c"};
-    for (size_t i = 0; i < 4; i++) cr_assert_str_eq(l.items[i].name, want[i]);
+    for (size_t i = 0; i < 4; i++)
+        cr_assert_str_eq(l.items[i].name, want[i]);
     task_list_cleanup(&l);
     OK(s, task_list, j.m.id + 99, &l);
     cr_assert_eq(l.n, 0);
