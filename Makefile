@@ -26,7 +26,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
 EMBED   := src/http/openapi.json $(shell find web -type f 2>/dev/null | sort)
 
-.PHONY: all run test unit integration lint deps deps-test bench clean asan format
+.PHONY: all run test unit integration lint deps deps-test bench clean asan format plugins
 all: build/dmt
 
 deps:
@@ -67,10 +67,13 @@ run: deps
 	@$(MAKE) --no-print-directory build/dmt
 	./build/dmt serve --demo --db sqlite:./dmt.db $(if $(LISTEN),--listen $(LISTEN))
 
-unit: $(UNIT_BINS)
+plugins:
+	@$(MAKE) --no-print-directory -f plugins/Makefile plugins
+
+unit: $(UNIT_BINS) build/asan/dmt plugins
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 $$t --jobs 1; done
 
-integration: build/asan/dmt build/dmt
+integration: build/asan/dmt build/dmt plugins
 	cd tests && DMT_BIN=$(CURDIR)/build/asan/dmt DMT_CLI=$(CURDIR)/build/dmt \
 	    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	    node --test --test-concurrency=1 integration/

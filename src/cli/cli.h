@@ -48,7 +48,7 @@ int cmd_serve(int argc, char **argv);
 
 /*
  * The client verbs. argv[0] is the group word ("env", "job", "task", "var",
- * "workflow", "plan", "plugin"), the rest its arguments with --json already
+ * "workflow", "plan", "plugin", "run", "runs", "log", "cancel", "rerun"), the rest its arguments with --json already
  * removed. Each returns the exit status and prints its own errors.
  */
 int cmd_env(struct cli *cli, int argc, char **argv);
@@ -58,6 +58,14 @@ int cmd_var(struct cli *cli, int argc, char **argv);
 int cmd_workflow(struct cli *cli, int argc, char **argv);
 int cmd_plan(struct cli *cli, int argc, char **argv);
 int cmd_plugin(struct cli *cli, int argc, char **argv);
+/* Runs (cmd_run.c): `run JOB --env E [--follow]`, `runs`, `log RUN
+ * [--follow]`, `cancel RUN`, `rerun RUN [--follow]`. With --follow they
+ * exit 0 only if the run succeeded. */
+int cmd_run(struct cli *cli, int argc, char **argv);
+int cmd_runs(struct cli *cli, int argc, char **argv);
+int cmd_log(struct cli *cli, int argc, char **argv);
+int cmd_cancel(struct cli *cli, int argc, char **argv);
+int cmd_rerun(struct cli *cli, int argc, char **argv);
 
 /* Prints a table of variables (an array of variable documents) on stdout:
  * NAME, TYPE, FLAGS, DEFAULT and OVERRIDES. Shared by `var ls` and

@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "plugin/plugin.h"
 
 typedef int (*verb_fn)(struct cli *cli, int argc, char **argv);
 
@@ -18,6 +19,8 @@ static const struct {
 } verbs[] = {
     {"env", cmd_env},           {"job", cmd_job},   {"task", cmd_task},     {"var", cmd_var},
     {"workflow", cmd_workflow}, {"plan", cmd_plan}, {"plugin", cmd_plugin},
+    {"run", cmd_run},           {"runs", cmd_runs}, {"log", cmd_log},       {"cancel", cmd_cancel},
+    {"rerun", cmd_rerun},
 };
 
 static const char usage_text[] =
@@ -39,10 +42,16 @@ static const char usage_text[] =
     "  dmt workflow JOB                  the tasks x variables x environments matrix\n"
     "  dmt plan JOB --env ENV            the dry run: resolved values and preflight errors\n"
     "  dmt plugin ls | show NAME\n"
+    "  dmt run JOB --env ENV [--follow]  queue a run; --follow streams its log and exits 0\n"
+    "                                    only if it succeeded\n"
+    "  dmt runs [--job J] [--env E] [--status S] [--limit N]   newest first\n"
+    "  dmt log RUN [--follow]            a run's log; --follow streams it until the run ends\n"
+    "  dmt cancel RUN | rerun RUN [--follow]\n"
     "  dmt version | help [COMMAND]\n"
     "\n"
     "--json prints the server's JSON instead of tables. Exit status: 0 success,\n"
-    "1 failure (server error, or a plan with errors), 2 usage error.\n";
+    "1 failure (server error, a plan with errors, a followed run that did not\n"
+    "succeed), 2 usage error.\n";
 
 static verb_fn find_verb(const char *name) {
     for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
@@ -76,6 +85,8 @@ int main(int argc, char **argv) {
         return CLI_EXIT_USAGE;
     }
     if (strcmp(argv[1], "serve") == 0) return cmd_serve(argc - 1, argv + 1);
+    /* The child side of shared-object plugins, started by the server. */
+    if (strcmp(argv[1], "plugin-host") == 0) return plugin_host_main(argc - 1, argv + 1);
 
     /* --json may appear anywhere before a "--"; take it out of the way. */
     bool json = false;

@@ -3,14 +3,17 @@
  * the admin, optionally creates the demo, starts the HTTP server and runs
  * until SIGINT or SIGTERM.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "core/util.h"
+#include "exec/executor.h"
 #include "http/auth.h"
 #include "http/server.h"
 #include "model/demo.h"
@@ -19,13 +22,20 @@
 
 static const char usage[] =
     "usage: dmt serve [--listen HOST:PORT] [--db URL] [--demo] [--max-body BYTES]\n"
-    "                 [--threads N]\n"
+    "                 [--threads N] [--plugin-dir DIR]... [--concurrency N]\n"
+    "                 [--data-dir DIR] [--grace SECONDS] [--no-executor]\n"
     "  --listen HOST:PORT  where to listen (default 127.0.0.1:8080; port 0 picks one)\n"
     "  --db URL            sqlite:PATH (default sqlite:./dmt.db)\n"
     "  --demo              on a new database, create a small demo workflow\n"
     "  --max-body BYTES    largest request body accepted (default 1048576)\n"
     "  --threads N         HTTP worker threads (default 2)\n"
-    "environment: DMT_ADMIN_PASSWORD, DMT_ADMIN_TOKEN (first start only)\n";
+    "  --plugin-dir DIR    also load plugins from DIR (repeatable; after DMT_PLUGIN_PATH)\n"
+    "  --concurrency N     runs executed at once; more wait queued (default 16)\n"
+    "  --data-dir DIR      where runs keep their working folders (default ./dmt-data)\n"
+    "  --grace SECONDS     between SIGTERM and SIGKILL of a stopped task (default 10)\n"
+    "  --no-executor       serve the API only; runs wait for an executor elsewhere\n"
+    "environment: DMT_ADMIN_PASSWORD, DMT_ADMIN_TOKEN (first start only),\n"
+    "             DMT_PLUGIN_PATH (colon-separated plugin folders)\n";
 
 static int serve_usage(const char *fmt, const char *arg) {
     fprintf(stderr, "dmt serve: ");
@@ -46,10 +56,39 @@ static bool parse_listen(const char *s, char *host, size_t len, unsigned *port) 
     return true;
 }
 
+/*
+ * The plugin folders, in order: those of DMT_PLUGIN_PATH (empty parts
+ * skipped), then cli_dirs. Returns a NULL-terminated array; the caller frees
+ * it and *env_copy (which the first strings point into).
+ */
+static const char **plugin_dirs(const char *const *cli_dirs, size_t ncli, char **env_copy) {
+    const char *env = getenv("DMT_PLUGIN_PATH");
+    *env_copy = util_strdup(env ? env : "");
+    size_t n = 1;
+    for (const char *c = *env_copy; *c != '\0'; c++)
+        n += *c == ':';
+    const char **dirs = calloc(n + ncli + 1, sizeof(*dirs));
+    if (dirs == NULL) abort();
+    size_t k = 0;
+    char *save = NULL;
+    for (char *d = strtok_r(*env_copy, ":", &save); d != NULL; d = strtok_r(NULL, ":", &save))
+        dirs[k++] = d;
+    for (size_t i = 0; i < ncli; i++)
+        dirs[k++] = cli_dirs[i];
+    return dirs;
+}
+
+/* Parses the value of a numeric option into *out within [min, max]. */
+static bool num_opt(const char *value, int64_t min, int64_t max, int64_t *out) {
+    return util_parse_i64(value, out) && *out >= min && *out <= max;
+}
+
 int cmd_serve(int argc, char **argv) {
-    const char *listen = "127.0.0.1:8080", *db = "sqlite:./dmt.db";
-    bool demo = false;
-    int64_t max_body = 1 << 20, threads = 2;
+    const char *listen = "127.0.0.1:8080", *db = "sqlite:./dmt.db", *data_dir = "./dmt-data";
+    bool demo = false, executor = true;
+    int64_t max_body = 1 << 20, threads = 2, concurrency = 16, grace = 10;
+    const char *cli_dirs[argc > 0 ? argc : 1];
+    size_t ncli_dirs = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -58,20 +97,30 @@ int cmd_serve(int argc, char **argv) {
             return CLI_EXIT_OK;
         } else if (strcmp(a, "--demo") == 0) {
             demo = true;
+        } else if (strcmp(a, "--no-executor") == 0) {
+            executor = false;
         } else if (next == NULL) {
             return serve_usage("unknown option or missing value: %s", a);
         } else if (strcmp(a, "--listen") == 0) {
             listen = argv[++i];
         } else if (strcmp(a, "--db") == 0) {
             db = argv[++i];
+        } else if (strcmp(a, "--plugin-dir") == 0) {
+            cli_dirs[ncli_dirs++] = argv[++i];
+        } else if (strcmp(a, "--data-dir") == 0) {
+            data_dir = argv[++i];
         } else if (strcmp(a, "--max-body") == 0) {
-            if (!util_parse_i64(next, &max_body) || max_body < 1024 || max_body > (1 << 30))
+            if (!num_opt(argv[++i], 1024, 1 << 30, &max_body))
                 return serve_usage("--max-body: not a size between 1024 and 1073741824: %s", next);
-            i++;
         } else if (strcmp(a, "--threads") == 0) {
-            if (!util_parse_i64(next, &threads) || threads < 1 || threads > 64)
+            if (!num_opt(argv[++i], 1, 64, &threads))
                 return serve_usage("--threads: not a number between 1 and 64: %s", next);
-            i++;
+        } else if (strcmp(a, "--concurrency") == 0) {
+            if (!num_opt(argv[++i], 1, 10000, &concurrency))
+                return serve_usage("--concurrency: not a number between 1 and 10000: %s", next);
+        } else if (strcmp(a, "--grace") == 0) {
+            if (!num_opt(argv[++i], 0, 3600, &grace))
+                return serve_usage("--grace: not a number of seconds up to 3600: %s", next);
         } else {
             return serve_usage("unknown option: %s", a);
         }
@@ -88,7 +137,18 @@ int cmd_serve(int argc, char **argv) {
     dmt_err_init(&err);
     struct store *st = NULL;
     struct http_server *srv = NULL;
-    plugin_registry_init();
+    struct executor *ex = NULL;
+    char *env_dirs = NULL;
+    const char **dirs = plugin_dirs(cli_dirs, ncli_dirs, &env_dirs);
+    /* Shared-object plugins are described and run by this very binary. */
+    char *self_exe = realpath("/proc/self/exe", NULL);
+    if (self_exe == NULL)
+        log_warn("cannot resolve /proc/self/exe (%s): shared-object plugins will not load",
+                 strerror(errno));
+    plugin_registry_init(dirs, self_exe);
+    free(self_exe);
+    free(dirs);
+    free(env_dirs);
     if (store_open(url, &st, &err) != DMT_OK) goto out;
     if (auth_bootstrap(st, getenv("DMT_ADMIN_PASSWORD"), getenv("DMT_ADMIN_TOKEN"), &err) != DMT_OK)
         goto out;
@@ -107,6 +167,18 @@ int cmd_serve(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (executor) {
+        /* Runs a dead server left running end `interrupted` before anything
+         * new starts; then the executor claims what is queued. */
+        int interrupted;
+        if (executor_recover(st, &interrupted, &err) != DMT_OK) goto out;
+        if (interrupted > 0) log_warn("%d run(s) were interrupted by the last stop", interrupted);
+        char node[300], hostname[256] = "localhost";
+        gethostname(hostname, sizeof(hostname) - 1);
+        snprintf(node, sizeof(node), "%s:%d", hostname, (int)getpid());
+        struct executor_opts eo = {url, (unsigned)concurrency, data_dir, (unsigned)grace, node};
+        if (executor_start(&eo, &ex, &err) != DMT_OK) goto out;
+    }
     struct http_opts opts = {host, port, url, (size_t)max_body, (unsigned)threads};
     if (http_server_start(&opts, &srv, &err) != DMT_OK) goto out;
     log_info("dmt listening on http://%s:%u (database %s)", host, http_server_port(srv), url);
@@ -117,7 +189,9 @@ int cmd_serve(int argc, char **argv) {
     status = CLI_EXIT_OK;
 out:
     if (err.code != DMT_OK) fprintf(stderr, "dmt serve: %s\n", err.msg);
+    /* Stop taking requests first, then stop the runs (grace period). */
     http_server_stop(srv);
+    executor_stop(ex);
     store_close(st);
     plugin_registry_cleanup();
     dmt_err_cleanup(&err);

@@ -47,6 +47,11 @@ struct req {
     bool have_seq;   /* seq holds the change sequence read for this request */
     int64_t seq;
     char segs[HTTP_MAX_PARAMS][256]; /* storage of params */
+    /* Set by a handler whose response outlives it (a streamed log): called
+     * once from the completion callback, also when the client went away
+     * mid-stream or the server is stopping, to free what it owns. */
+    void (*cleanup)(void *arg);
+    void *cleanup_arg;
 };
 
 typedef int (*http_handler_fn)(struct req *r);
@@ -92,6 +97,44 @@ int op_run(struct req *r, bool write, store_tx_fn fn, void *arg);
  * location is a printf format or NULL. Returns DMT_OK. */
 int op_answer(struct op *op, unsigned status, json_t *body, const char *etag,
               const char *location, ...) __attribute__((format(printf, 5, 6)));
+
+/* --- long-running responses (server.c) ------------------------------- */
+
+/*
+ * A response produced by a content reader (MHD_create_response_from_callback)
+ * of unknown length, sent with chunked encoding; cls is borrowed (free it in
+ * r->cleanup). The reader runs on the thread that owns the connection.
+ */
+int reply_stream(struct req *r, unsigned status, const char *content_type,
+                 MHD_ContentReaderCallback reader, void *cls);
+
+/* The store handle of the calling thread, for content readers: use it only
+ * inside the reader call and leave no transaction open. NULL with err set
+ * if it cannot be opened. */
+struct store *req_thread_store(struct req *r, struct dmt_err *err);
+
+/*
+ * A streamed response that waits for news (log follow, later /events).
+ * Register it with http_waiter_add when the stream starts and remove it in
+ * r->cleanup. When its content reader has nothing to send it calls
+ * http_waiter_suspend with the notify_counter() value read *before* it
+ * looked at the store: if something was posted since, the answer is
+ * HTTP_WAIT_AGAIN (look again: no wake-up is ever lost); if the server is
+ * stopping, HTTP_WAIT_STOPPING (end the stream); otherwise the connection
+ * is suspended and the reader must return 0. Every notify_post(), a
+ * keep-alive tick (every HTTP_WAIT_TICK_S seconds) and the server's
+ * shutdown resume it, and MHD calls the reader again.
+ */
+#define HTTP_WAIT_TICK_S 15
+struct http_waiter {
+    struct MHD_Connection *conn;
+    bool suspended;
+    struct http_waiter *prev, *next;
+};
+enum http_wait { HTTP_WAIT_SUSPENDED, HTTP_WAIT_AGAIN, HTTP_WAIT_STOPPING };
+void http_waiter_add(struct req *r, struct http_waiter *w);
+void http_waiter_remove(struct req *r, struct http_waiter *w);
+enum http_wait http_waiter_suspend(struct req *r, struct http_waiter *w, uint64_t seen);
 
 /* The change sequence now (read once per request, outside transactions). */
 int req_seq(struct req *r, int64_t *out);
@@ -158,6 +201,13 @@ int res_override_put(struct req *r);
 int res_override_delete(struct req *r);
 int res_workflow_get(struct req *r);
 int res_plan_get(struct req *r);
+int res_run_create(struct req *r);
+int res_run_list(struct req *r);
+int res_run_get(struct req *r);
+int res_run_cancel(struct req *r);
+int res_run_rerun(struct req *r);
+int res_run_log(struct req *r);
+int res_metrics(struct req *r);
 
 /* --- representations (repr.c) ---------------------------------------- */
 /* Each returns a new reference. Secret values are never included. */

@@ -5,12 +5,16 @@
 #include "http/server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "core/metrics.h"
+#include "core/notify.h"
 #include "core/util.h"
 #include "http/auth.h"
 #include "http/cache.h"
@@ -21,6 +25,15 @@ struct http_server {
     char *db_url;
     size_t max_body;
     unsigned port;
+    /* Streams waiting for news (struct http_waiter), under wait_lock. */
+    pthread_mutex_t wait_lock;
+    pthread_cond_t wait_cond; /* a waiter left, or the ticker should stop */
+    struct http_waiter *waiters;
+    size_t nwaiters;
+    bool stopping;
+    int notify_hook; /* -1 if not registered */
+    pthread_t ticker;
+    bool ticker_started;
 };
 
 /* Each MHD thread opens its own store connection on first use; the key's
@@ -63,6 +76,13 @@ static const struct route routes[] = {
     R(V "/jobs/*/tasks/*/variables", [M_GET] = res_var_list, [M_POST] = res_var_create),
     R(VAR, [M_GET] = res_var_get, [M_PATCH] = res_var_patch, [M_DELETE] = res_var_delete),
     R(VAR "/overrides/*", [M_GET] = res_override_get, [M_PUT] = res_override_put, [M_DELETE] = res_override_delete),
+    R(V "/jobs/*/runs", [M_POST] = res_run_create),
+    Q(V "/runs", [M_GET] = res_run_list),
+    R(V "/runs/*", [M_GET] = res_run_get),
+    R(V "/runs/*/cancel", [M_POST] = res_run_cancel),
+    R(V "/runs/*/rerun", [M_POST] = res_run_rerun),
+    Q(V "/runs/*/log", [M_GET] = res_run_log),
+    Q("/metrics", [M_GET] = res_metrics),
 };
 #undef R
 #undef Q
@@ -157,6 +177,19 @@ int reply_created(struct req *r, json_t *body, const char *etag, const char *loc
 
 int reply_empty(struct req *r, unsigned status) {
     return queue(r, status, MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT));
+}
+
+int reply_stream(struct req *r, unsigned status, const char *content_type,
+                 MHD_ContentReaderCallback reader, void *cls) {
+    /* 32 KiB blocks: the reader fills at most that much per call. */
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, reader, cls, NULL);
+    if (resp != NULL) {
+        MHD_add_response_header(resp, "Content-Type", content_type);
+        /* Proxies (nginx) must pass each piece on at once. */
+        MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    }
+    return queue(r, status, resp);
 }
 
 int reply_not_modified(struct req *r, const char *etag) {
@@ -337,6 +370,95 @@ static struct store *thread_store(struct http_server *srv, struct dmt_err *err) 
     return s;
 }
 
+struct store *req_thread_store(struct req *r, struct dmt_err *err) {
+    return thread_store(r->srv, err);
+}
+
+/* --- streams that wait for news --------------------------------------------- */
+
+void http_waiter_add(struct req *r, struct http_waiter *w) {
+    struct http_server *srv = r->srv;
+    w->conn = r->conn;
+    w->suspended = false;
+    pthread_mutex_lock(&srv->wait_lock);
+    w->prev = NULL;
+    w->next = srv->waiters;
+    if (w->next != NULL) w->next->prev = w;
+    srv->waiters = w;
+    srv->nwaiters++;
+    pthread_mutex_unlock(&srv->wait_lock);
+}
+
+void http_waiter_remove(struct req *r, struct http_waiter *w) {
+    struct http_server *srv = r->srv;
+    pthread_mutex_lock(&srv->wait_lock);
+    /* MHD completes no suspended connection: shutdown resumes them first. */
+    dmt_assert(!w->suspended);
+    if (w->prev != NULL)
+        w->prev->next = w->next;
+    else
+        srv->waiters = w->next;
+    if (w->next != NULL) w->next->prev = w->prev;
+    w->prev = w->next = NULL;
+    srv->nwaiters--;
+    pthread_cond_broadcast(&srv->wait_cond);
+    pthread_mutex_unlock(&srv->wait_lock);
+}
+
+enum http_wait http_waiter_suspend(struct req *r, struct http_waiter *w, uint64_t seen) {
+    struct http_server *srv = r->srv;
+    enum http_wait res = HTTP_WAIT_SUSPENDED;
+    pthread_mutex_lock(&srv->wait_lock);
+    /* Checked under the lock the resumer takes: a post after this point
+     * finds the waiter suspended and resumes it. */
+    if (srv->stopping)
+        res = HTTP_WAIT_STOPPING;
+    else if (notify_counter() != seen)
+        res = HTTP_WAIT_AGAIN;
+    else {
+        w->suspended = true;
+        MHD_suspend_connection(w->conn);
+    }
+    pthread_mutex_unlock(&srv->wait_lock);
+    return res;
+}
+
+/* Resumes every suspended waiter; the caller holds wait_lock. */
+static void resume_all_locked(struct http_server *srv) {
+    for (struct http_waiter *w = srv->waiters; w != NULL; w = w->next)
+        if (w->suspended) {
+            w->suspended = false;
+            MHD_resume_connection(w->conn);
+        }
+}
+
+/* The notify hook: something changed, every waiter looks again. */
+static void on_notify(void *arg) {
+    struct http_server *srv = arg;
+    pthread_mutex_lock(&srv->wait_lock);
+    resume_all_locked(srv);
+    pthread_mutex_unlock(&srv->wait_lock);
+}
+
+/* Wakes the waiters every HTTP_WAIT_TICK_S seconds, so streams can send a
+ * keep-alive (and learn that their client went away) while nothing
+ * happens. */
+static void *ticker_main(void *arg) {
+    struct http_server *srv = arg;
+    pthread_mutex_lock(&srv->wait_lock);
+    while (!srv->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += HTTP_WAIT_TICK_S;
+        int rc = 0;
+        while (!srv->stopping && rc != ETIMEDOUT)
+            rc = pthread_cond_timedwait(&srv->wait_cond, &srv->wait_lock, &until);
+        if (!srv->stopping) resume_all_locked(srv);
+    }
+    pthread_mutex_unlock(&srv->wait_lock);
+    return NULL;
+}
+
 /* Looks up the route and handler; fills r->params. Returns DMT_OK, or
  * DMT_ERR_NOT_FOUND / DMT_ERR_METHOD with err set (and r->allow filled). */
 static int dispatch_find(struct req *r, http_handler_fn *out) {
@@ -448,6 +570,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
     struct req *r = *con_cls;
     if (r == NULL) return;
+    if (r->status != 0) metrics_http_request(r->route ? r->route : "unmatched", r->status);
+    if (r->cleanup != NULL) r->cleanup(r->cleanup_arg);
     json_decref(r->json);
     free(r->body);
     dmt_err_cleanup(&r->err);
@@ -468,14 +592,21 @@ int http_server_start(const struct http_opts *opts, struct http_server **out,
     if (srv == NULL) return dmt_err_set(err, DMT_ERR_NOMEM, "out of memory");
     srv->db_url = util_strdup(opts->db_url);
     srv->max_body = opts->max_body;
+    srv->notify_hook = -1;
+    pthread_mutex_init(&srv->wait_lock, NULL);
+    pthread_cond_init(&srv->wait_cond, NULL);
     unsigned threads = opts->threads ? opts->threads : 2;
     srv->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+            MHD_ALLOW_SUSPEND_RESUME,
+        0, NULL, NULL,
         on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
         MHD_OPTION_END);
     if (srv->daemon == NULL) {
+        pthread_cond_destroy(&srv->wait_cond);
+        pthread_mutex_destroy(&srv->wait_lock);
         free(srv->db_url);
         free(srv);
         return dmt_err_set(err, DMT_ERR_IO, "cannot listen on %s:%u (address in use?)",
@@ -483,6 +614,9 @@ int http_server_start(const struct http_opts *opts, struct http_server **out,
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = info ? info->port : opts->port;
+    srv->notify_hook = notify_add_hook(on_notify, srv);
+    if (srv->notify_hook < 0) log_warn("no notify hook slot left: live logs wake up slowly");
+    srv->ticker_started = pthread_create(&srv->ticker, NULL, ticker_main, srv) == 0;
     *out = srv;
     return DMT_OK;
 }
@@ -491,7 +625,26 @@ unsigned http_server_port(const struct http_server *srv) { return srv->port; }
 
 void http_server_stop(struct http_server *srv) {
     if (srv == NULL) return;
+    /* MHD must not be stopped with suspended connections: wake every
+     * stream, and let them end (they see `stopping`) for a moment. */
+    notify_remove_hook(srv->notify_hook);
+    pthread_mutex_lock(&srv->wait_lock);
+    srv->stopping = true;
+    resume_all_locked(srv);
+    pthread_cond_broadcast(&srv->wait_cond);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 2;
+    int rc = 0;
+    while (srv->nwaiters > 0 && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&srv->wait_cond, &srv->wait_lock, &until);
+    size_t left = srv->nwaiters;
+    pthread_mutex_unlock(&srv->wait_lock);
+    if (left > 0) log_warn("%zu live stream(s) still open at shutdown; closing them", left);
+    if (srv->ticker_started) pthread_join(srv->ticker, NULL);
     MHD_stop_daemon(srv->daemon);
+    pthread_cond_destroy(&srv->wait_cond);
+    pthread_mutex_destroy(&srv->wait_lock);
     http_cache_clear();
     free(srv->db_url);
     free(srv);

@@ -57,27 +57,11 @@ void token_cleanup(struct token *t) {
     memset(t, 0, sizeof(*t));
 }
 
-/* One push and one cleanup per list type, from one template. */
-#define LIST_FUNCS(type)                                                     \
-    struct type *type##_list_push(struct type##_list *l) {                   \
-        struct type *items = realloc(l->items, (l->n + 1) * sizeof(*items)); \
-        if (items == NULL) abort();                                          \
-        l->items = items;                                                    \
-        memset(&items[l->n], 0, sizeof(*items));                             \
-        return &items[l->n++];                                               \
-    }                                                                        \
-    void type##_list_cleanup(struct type##_list *l) {                        \
-        if (l == NULL) return;                                               \
-        for (size_t i = 0; i < l->n; i++) type##_cleanup(&l->items[i]);      \
-        free(l->items);                                                      \
-        l->items = NULL;                                                     \
-        l->n = 0;                                                            \
-    }
-LIST_FUNCS(env)
-LIST_FUNCS(job)
-LIST_FUNCS(task)
-LIST_FUNCS(var)
-LIST_FUNCS(override)
+DMT_LIST_FUNCS(env)
+DMT_LIST_FUNCS(job)
+DMT_LIST_FUNCS(task)
+DMT_LIST_FUNCS(var)
+DMT_LIST_FUNCS(override)
 
 void meta_etag(const char *kind, const struct meta *m, char *out, size_t len) {
     snprintf(out, len, "\"%s-%lld-%lld\"", kind, (long long)m->id, (long long)m->version);

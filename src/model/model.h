@@ -107,6 +107,25 @@ struct token {
         struct type *items;                                                  \
         size_t n;                                                            \
     }
+/* Defines type_list_push (appends a zeroed slot, aborts on OOM) and
+ * type_list_cleanup (cleans every item, frees the array) for a list type
+ * whose items have a type_cleanup. Used once per type in a .c file. */
+#define DMT_LIST_FUNCS(type)                                                 \
+    struct type *type##_list_push(struct type##_list *l) {                   \
+        struct type *items = realloc(l->items, (l->n + 1) * sizeof(*items)); \
+        if (items == NULL) abort();                                          \
+        l->items = items;                                                    \
+        memset(&items[l->n], 0, sizeof(*items));                             \
+        return &items[l->n++];                                               \
+    }                                                                        \
+    void type##_list_cleanup(struct type##_list *l) {                        \
+        if (l == NULL) return;                                               \
+        for (size_t i = 0; i < l->n; i++) type##_cleanup(&l->items[i]);      \
+        free(l->items);                                                      \
+        l->items = NULL;                                                     \
+        l->n = 0;                                                            \
+    }
+
 DMT_LIST(env);
 DMT_LIST(job);
 DMT_LIST(task);

@@ -110,6 +110,7 @@ struct rctx {
     json_t *errors;
     bool secret;  /* the result contains a secret's value */
     bool runtime; /* the result still holds run-time references */
+    bool keep_escapes; /* leave $${{ escaped: the executor expands once more */
     /* path[d]: the variable whose text is expanded at depth d (path[0] is
      * var), to tell a reference loop from a merely deep chain. */
     const struct var *path[MAX_DEPTH + 1];
@@ -267,7 +268,8 @@ static int expand(struct rctx *c, const char *in, struct sbuf *out, int depth) {
         if (hit > in && hit[-1] == '$') {
             /* "$${{": drop one '$' and keep the rest literally. */
             sb_add(out, p, (size_t)(hit - 1 - p));
-            sb_add(out, "${{", 3);
+            if (c->keep_escapes) sb_add(out, "$${{", 4);
+            else sb_add(out, "${{", 3);
             p = hit + 3;
             continue;
         }
@@ -329,6 +331,23 @@ static json_t *resolve_value(struct rctx *c, const json_t *val) {
     return res;
 }
 
+/* Resolves one variable of task for env. Returns the value (new reference,
+ * NULL when unset) and its source; *secret tells whether it holds a
+ * secret's value. Problems go to errs. */
+static json_t *resolve_var(const struct job_view *v, const struct env *env,
+                           const struct task *task, const struct var *var, json_t *errs,
+                           bool keep_escapes, const char **source, bool *secret) {
+    struct rctx c = {.v = v, .env = env, .task = task, .var = var, .errors = errs,
+                     .secret = var->secret, .keep_escapes = keep_escapes};
+    const json_t *raw = effective(v, var, env, source);
+    if (raw == NULL && var->required)
+        add_error(&c, "required value is not set (set a default or an override for '%s')",
+                  env->name);
+    json_t *val = resolve_value(&c, raw);
+    *secret = c.secret;
+    return val;
+}
+
 json_t *resolve_plan(const struct job_view *v, const struct env *env) {
     json_t *errors = json_array(), *tasks = json_array();
     for (size_t t = 0; t < v->tasks.n; t++) {
@@ -339,19 +358,13 @@ json_t *resolve_plan(const struct job_view *v, const struct env *env) {
         for (size_t i = 0; i < v->vars.n; i++) {
             const struct var *var = &v->vars.items[i];
             if (var->task_id != task->m.id) continue;
-            struct rctx c = {.v = v, .env = env, .task = task, .var = var, .errors = errs,
-                             .secret = var->secret};
             const char *source;
-            const json_t *raw = effective(v, var, env, &source);
-            if (raw == NULL && var->required)
-                add_error(&c, "required value is not set (set a default or an override for "
-                              "'%s')",
-                          env->name);
-            json_t *val = resolve_value(&c, raw);
+            bool secret;
+            json_t *val = resolve_var(v, env, task, var, errs, false, &source, &secret);
             json_t *entry;
-            if (c.secret)
-                entry = json_pack("{s:b, s:b, s:s}", "secret", 1, "set", raw != NULL, "source",
-                                  source);
+            if (secret)
+                entry = json_pack("{s:b, s:b, s:s}", "secret", 1, "set",
+                                  strcmp(source, "unset") != 0, "source", source);
             else
                 entry = json_pack("{s:o, s:s}", "value", val ? json_incref(val) : json_null(),
                                   "source", source);
@@ -365,4 +378,81 @@ json_t *resolve_plan(const struct job_view *v, const struct env *env) {
     }
     return json_pack("{s:s, s:s, s:o, s:o}", "job", v->job.name, "environment", env->name, "tasks",
                      tasks, "errors", errors);
+}
+
+json_t *resolve_task_values(const struct job_view *v, const struct env *env,
+                            const struct task *task, bool with_secrets) {
+    json_t *values = json_object(), *errs = json_array();
+    for (size_t i = 0; i < v->vars.n; i++) {
+        const struct var *var = &v->vars.items[i];
+        if (var->task_id != task->m.id) continue;
+        const char *source;
+        bool secret;
+        json_t *val = resolve_var(v, env, task, var, errs, true, &source, &secret);
+        if (secret && !with_secrets) {
+            json_decref(val);
+            val = json_pack("{s:{s:I, s:I, s:I}}", "$secret", "task_id", (json_int_t)task->m.id,
+                            "var_id", (json_int_t)var->m.id, "env_id", (json_int_t)env->m.id);
+        }
+        json_object_set_new(values, var->name, val ? val : json_null());
+    }
+    json_decref(errs);
+    return values;
+}
+
+char *resolve_runtime(const char *value, int64_t run_id, const json_t *outputs,
+                      struct dmt_err *err) {
+    struct sbuf b = {0};
+    sb_add(&b, "", 0);
+    const char *p = value;
+    while (*p != '\0') {
+        const char *hit = strstr(p, "${{");
+        if (hit == NULL) {
+            sb_add(&b, p, strlen(p));
+            break;
+        }
+        if (hit > p && hit[-1] == '$') {
+            sb_add(&b, p, (size_t)(hit - 1 - p));
+            sb_add(&b, "${{", 3);
+            p = hit + 3;
+            continue;
+        }
+        sb_add(&b, p, (size_t)(hit - p));
+        const char *close = strstr(hit + 3, "}}");
+        if (close == NULL) {
+            /* Validated at creation; keep the text as it is. */
+            sb_add(&b, hit, strlen(hit));
+            break;
+        }
+        const char *a = hit + 3, *e = close;
+        while (a < e && (*a == ' ' || *a == '\t')) a++;
+        while (e > a && (e[-1] == ' ' || e[-1] == '\t')) e--;
+        size_t len = (size_t)(e - a);
+        char expr[256];
+        if (len >= sizeof(expr)) len = sizeof(expr) - 1;
+        memcpy(expr, a, len);
+        expr[len] = '\0';
+        if (strcmp(expr, "run.id") == 0) {
+            char num[32];
+            int n = snprintf(num, sizeof(num), "%lld", (long long)run_id);
+            sb_add(&b, num, (size_t)n);
+        } else if (strncmp(expr, "tasks.", 6) == 0 && strstr(expr, ".outputs.") != NULL) {
+            char *task = expr + 6, *dot = strstr(task, ".outputs.");
+            *dot = '\0';
+            const char *key = dot + 9;
+            const json_t *v = json_object_get(json_object_get(outputs, task), key);
+            if (!json_is_string(v)) {
+                dmt_err_set(err, DMT_ERR_INVALID,
+                            "${{ tasks.%s.outputs.%s }}: task '%s' wrote no output '%s'", task,
+                            key, task, key);
+                free(b.p);
+                return NULL;
+            }
+            sb_add(&b, json_string_value(v), strlen(json_string_value(v)));
+        } else {
+            sb_add(&b, hit, (size_t)(close + 2 - hit));
+        }
+        p = close + 2;
+    }
+    return b.p;
 }

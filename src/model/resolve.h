@@ -35,4 +35,25 @@ json_t *resolve_workflow(const struct job_view *v);
  * masked, and every preflight error in "errors". New reference. */
 json_t *resolve_plan(const struct job_view *v, const struct env *env);
 
+/*
+ * The values of one task for a run (a new object NAME -> value; unset
+ * values are null). Differences from the plan: `$${{` escapes stay escaped
+ * and ${{ run.id }} / ${{ tasks.T.outputs.K }} stay as written, because the
+ * executor expands each value once more when the task starts
+ * (resolve_runtime). A value that holds a secret is replaced by
+ * {"$secret": {"task_id", "var_id", "env_id"}} unless with_secrets. Call it
+ * only when resolve_plan found no error.
+ */
+json_t *resolve_task_values(const struct job_view *v, const struct env *env,
+                            const struct task *task, bool with_secrets);
+
+/*
+ * The last expansion of a run's value when its task starts: replaces
+ * ${{ run.id }} and ${{ tasks.T.outputs.K }} (outputs: {"T": {"K": "v"}})
+ * and turns $${{ into ${{. Returns a new string, or NULL with a message in
+ * err (an output that does not exist: the earlier task did not write it).
+ */
+char *resolve_runtime(const char *value, int64_t run_id, const json_t *outputs,
+                      struct dmt_err *err);
+
 #endif

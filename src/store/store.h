@@ -30,6 +30,7 @@
 
 #include "core/status.h"
 #include "model/model.h"
+#include "model/run.h"
 
 /* The tables whose rows can be touched (version bumped, updated_at set). */
 enum store_kind { KIND_ENV, KIND_JOB, KIND_TASK, KIND_VAR, KIND_OVERRIDE };
@@ -95,6 +96,33 @@ struct store_ops {
      * get: *out is a malloc'd copy the caller frees. */
     int (*kv_get)(void *ctx, const char *key, char **out, struct dmt_err *err);
     int (*kv_set)(void *ctx, const char *key, const char *value, struct dmt_err *err);
+
+    /* --- runs (DESIGN.md §5) ---
+     * run_insert fills m (id = the run number). run_update writes status,
+     * started_at, finished_at, cancel_requested and owner of row m.id.
+     * run_list: newest first, as the filter says. run_list_status: every
+     * run in that status, oldest first (the queue, recovery). */
+    int (*run_insert)(void *ctx, struct run *r, struct dmt_err *err);
+    int (*run_get)(void *ctx, int64_t id, struct run *out, struct dmt_err *err);
+    int (*run_update)(void *ctx, struct run *r, struct dmt_err *err);
+    int (*run_list)(void *ctx, const struct run_filter *f, struct run_list *out,
+                    struct dmt_err *err);
+    int (*run_list_status)(void *ctx, int status, struct run_list *out, struct dmt_err *err);
+
+    /* Task results: one row per (run, idx). insert fills id; update writes
+     * status, attempts, exit_code, error, started_at, finished_at, outputs
+     * of row id. list: by idx. */
+    int (*result_insert)(void *ctx, struct task_result *t, struct dmt_err *err);
+    int (*result_update)(void *ctx, struct task_result *t, struct dmt_err *err);
+    int (*result_list)(void *ctx, int64_t run_id, struct task_result_list *out,
+                       struct dmt_err *err);
+
+    /* Logs: log_append stores one chunk and fills c->seq. log_read returns
+     * the chunks of a run with seq > after_seq in order, stopping after
+     * max_bytes of data (at least one chunk if there is one). */
+    int (*log_append)(void *ctx, struct log_chunk *c, struct dmt_err *err);
+    int (*log_read)(void *ctx, int64_t run_id, int64_t after_seq, size_t max_bytes,
+                    struct log_chunk_list *out, struct dmt_err *err);
 
     /* The change sequence: a number that every write transaction that
      * changed something increases (store_tx calls seq_bump before it

@@ -116,6 +116,52 @@ static const char *const migrations[] = {
     "  id INTEGER PRIMARY KEY CHECK (id = 1),"
     "  seq INTEGER NOT NULL);"
     "INSERT INTO changes(id, seq) VALUES (1, 0);",
+    /* 3: runs, their task results and their logs (DESIGN.md §5). A run
+     * keeps the names of its job and environment and has no foreign key to
+     * them: runs outlive the job they ran. Times not reached yet are NULL.
+     * log_chunks.seq is AUTOINCREMENT so a sequence number is never
+     * handed out twice, not even after the newest chunks are deleted. */
+    "CREATE TABLE runs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  job TEXT NOT NULL,"
+    "  environment TEXT NOT NULL,"
+    "  job_id INTEGER NOT NULL,"
+    "  env_id INTEGER NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  triggered_by TEXT NOT NULL DEFAULT '',"
+    "  rerun_of INTEGER,"
+    "  started_at TEXT,"
+    "  finished_at TEXT,"
+    "  cancel_requested INTEGER NOT NULL DEFAULT 0,"
+    "  owner TEXT,"
+    "  snapshot TEXT NOT NULL,"
+    "  version INTEGER NOT NULL DEFAULT 1,"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL);"
+    "CREATE INDEX runs_status ON runs(status, id);"
+    "CREATE INDEX runs_job ON runs(job, id);"
+    "CREATE INDEX runs_environment ON runs(environment, id);"
+    "CREATE TABLE task_results ("
+    "  id INTEGER PRIMARY KEY,"
+    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    "  idx INTEGER NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  exit_code INTEGER NOT NULL DEFAULT -1,"
+    "  error TEXT,"
+    "  started_at TEXT,"
+    "  finished_at TEXT,"
+    "  outputs TEXT NOT NULL DEFAULT '{}',"
+    "  UNIQUE (run_id, idx));"
+    "CREATE TABLE log_chunks ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    "  task_idx INTEGER NOT NULL,"
+    "  stream TEXT NOT NULL,"
+    "  ts TEXT NOT NULL,"
+    "  data BLOB NOT NULL);"
+    "CREATE INDEX log_chunks_run ON log_chunks(run_id, seq);",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -134,6 +180,19 @@ static const char *const migrations[] = {
 #define OVR_COLS   "o.id, o.version, o.created_at, o.updated_at, o.var_id, o.env_id, o.value"
 #define USER_COLS  META ", name, role, password_hash"
 #define TOKEN_COLS META ", name, user_id, hash"
+#define RUN_COLS                                                                                   \
+    META ", job, environment, job_id, env_id, status, triggered_by, rerun_of, started_at, "        \
+         "finished_at, cancel_requested, owner, snapshot"
+#define RESULT_COLS                                                                                \
+    "id, run_id, idx, name, status, attempts, exit_code, error, started_at, finished_at, outputs"
+#define LOG_COLS "seq, run_id, task_idx, stream, ts, data"
+/* The filter of run_list: ?1 job, ?2 environment, ?3 status (NULL: any),
+ * ?4 the id to stay below, ?5 the limit. Each RUN_LIST_* statement puts
+ * one equality in front of it so that SQLite walks the matching index
+ * backwards from ?4 and stops after ?5 rows. */
+#define RUN_FILTER                                                                                 \
+    "(?1 IS NULL OR job = ?1) AND (?2 IS NULL OR environment = ?2) AND "                           \
+    "(?3 IS NULL OR status = ?3) AND id < ?4 ORDER BY id DESC LIMIT ?5"
 
 #define STMT_MAP(X)                                                                                \
     X(BEGIN_READ, "BEGIN")                                                                         \
@@ -207,9 +266,35 @@ static const char *const migrations[] = {
                                                                                                    \
     X(KV_GET, "SELECT value FROM kv WHERE key = ?1")                                               \
     X(KV_SET, "INSERT INTO kv(key, value, updated_at) VALUES (?1, ?2, ?3) ON CONFLICT (key) "      \
-              "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at")     \
+              "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at")            \
     X(SEQ_GET, "SELECT seq FROM changes WHERE id = 1")                                             \
-    X(SEQ_BUMP, "UPDATE changes SET seq = seq + 1 WHERE id = 1")
+    X(SEQ_BUMP, "UPDATE changes SET seq = seq + 1 WHERE id = 1")                                   \
+                                                                                                   \
+    X(RUN_INSERT, "INSERT INTO runs(job, environment, job_id, env_id, status, triggered_by, "      \
+                  "rerun_of, started_at, finished_at, cancel_requested, owner, snapshot, "         \
+                  "version, created_at, updated_at) "                                              \
+                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1, ?13, ?13)" RET)   \
+    X(RUN_GET, "SELECT " RUN_COLS " FROM runs WHERE id = ?1")                                      \
+    X(RUN_UPDATE, "UPDATE runs SET status = ?1, started_at = ?2, finished_at = ?3, "               \
+                  "cancel_requested = ?4, owner = ?5, version = version + 1, updated_at = ?6 "     \
+                  "WHERE id = ?7" RET)                                                             \
+    X(RUN_LIST_ANY, "SELECT " RUN_COLS " FROM runs WHERE " RUN_FILTER)                             \
+    X(RUN_LIST_JOB, "SELECT " RUN_COLS " FROM runs WHERE job = ?1 AND " RUN_FILTER)                \
+    X(RUN_LIST_ENV, "SELECT " RUN_COLS " FROM runs WHERE environment = ?2 AND " RUN_FILTER)        \
+    X(RUN_LIST_ST, "SELECT " RUN_COLS " FROM runs WHERE status = ?3 AND " RUN_FILTER)              \
+    X(RUN_LIST_STATUS, "SELECT " RUN_COLS " FROM runs WHERE status = ?1 ORDER BY id")              \
+                                                                                                   \
+    X(RESULT_INSERT, "INSERT INTO task_results(run_id, idx, name, status, attempts, exit_code, "   \
+                     "error, started_at, finished_at, outputs) "                                   \
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")                           \
+    X(RESULT_UPDATE,                                                                               \
+      "UPDATE task_results SET status = ?4, attempts = ?5, exit_code = ?6, "                       \
+      "error = ?7, started_at = ?8, finished_at = ?9, outputs = ?10 WHERE id = ?11")               \
+    X(RESULT_LIST, "SELECT " RESULT_COLS " FROM task_results WHERE run_id = ?1 ORDER BY idx")      \
+                                                                                                   \
+    X(LOG_APPEND, "INSERT INTO log_chunks(run_id, task_idx, stream, ts, data) "                    \
+                  "VALUES (?1, ?2, ?3, ?4, ?5)")                                                   \
+    X(LOG_READ, "SELECT " LOG_COLS " FROM log_chunks WHERE run_id = ?1 AND seq > ?2 ORDER BY seq")
 
 enum stmt {
 #define X(name, sql) ST_##name,
@@ -320,6 +405,14 @@ static int bind_json(sqlite3_stmt *st, int i, const json_t *v, struct dmt_err *e
     return DMT_OK;
 }
 
+/* Binds a time, or SQL NULL for "" (a moment not reached yet). */
+static void bind_time(sqlite3_stmt *st, int i, const char *s) {
+    if (s[0] == '\0')
+        sqlite3_bind_null(st, i);
+    else
+        bind_str(st, i, s);
+}
+
 static void copy_text(sqlite3_stmt *st, int i, char *out, size_t len) {
     const char *s = (const char *)sqlite3_column_text(st, i);
     snprintf(out, len, "%s", s != NULL ? s : "");
@@ -388,6 +481,21 @@ static int step_write(struct sqlite_store *c, sqlite3_stmt *st, struct meta *m, 
     rc = sqlite3_step(st);
     if (rc != SQLITE_DONE) return fail(c, rc, err);
     *m = got;
+    return DMT_OK;
+}
+
+/*
+ * Runs an INSERT without RETURNING to its end and gives the rowid of the
+ * new row in *id (on DMT_OK only). Failures are mapped by write_fail().
+ */
+static int step_insert(struct sqlite_store *c, sqlite3_stmt *st, int64_t *id, struct dmt_err *err,
+                       const char *parent, const char *conflict_fmt, const char *name)
+    __attribute__((format(printf, 6, 0)));
+static int step_insert(struct sqlite_store *c, sqlite3_stmt *st, int64_t *id, struct dmt_err *err,
+                       const char *parent, const char *conflict_fmt, const char *name) {
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) return write_fail(c, rc, err, parent, conflict_fmt, name);
+    *id = sqlite3_last_insert_rowid(c->db);
     return DMT_OK;
 }
 
@@ -518,6 +626,112 @@ static int read_token(sqlite3_stmt *st, struct token *out, struct dmt_err *err) 
     return DMT_OK;
 }
 
+/* Log streams are stored by name, like the other enumerations. */
+static const char *const stream_names[] = {
+    [LOG_STDOUT] = "stdout",
+    [LOG_STDERR] = "stderr",
+    [LOG_SYSTEM] = "system",
+};
+#define N_STREAMS ((int)(sizeof(stream_names) / sizeof(stream_names[0])))
+
+static int stream_parse(const char *s) {
+    for (int i = 0; s != NULL && i < N_STREAMS; i++)
+        if (strcmp(s, stream_names[i]) == 0) return i;
+    return -1;
+}
+
+static bool run_status_ok(int s) { return s >= 0 && run_status_parse(run_status_name(s)) == s; }
+
+static bool result_status_ok(int s) {
+    return s >= 0 && result_status_parse(result_status_name(s)) == s;
+}
+
+static int read_run(sqlite3_stmt *st, struct run *out, struct dmt_err *err) {
+    struct run r = {0};
+    int rc = DMT_OK;
+    read_meta(st, &r.m);
+    r.job = col_str0(st, 4);
+    r.environment = col_str0(st, 5);
+    r.job_id = sqlite3_column_int64(st, 6);
+    r.env_id = sqlite3_column_int64(st, 7);
+    r.status = run_status_parse((const char *)sqlite3_column_text(st, 8));
+    r.triggered_by = col_str0(st, 9);
+    r.rerun_of = sqlite3_column_int64(st, 10); /* NULL reads as 0: none */
+    copy_text(st, 11, r.started_at, sizeof(r.started_at));
+    copy_text(st, 12, r.finished_at, sizeof(r.finished_at));
+    r.cancel_requested = sqlite3_column_int(st, 13) != 0;
+    r.owner = col_str(st, 14);
+    if (r.status < 0) {
+        rc = dmt_err_set(err, DMT_ERR_STORE, "run %lld has an unknown status '%s'",
+                         (long long)r.m.id, (const char *)sqlite3_column_text(st, 8));
+        goto out;
+    }
+    rc = col_json(st, 15, &r.snapshot, err);
+    if (rc == DMT_OK && r.snapshot == NULL)
+        rc = dmt_err_set(err, DMT_ERR_STORE, "run %lld has no snapshot", (long long)r.m.id);
+out:
+    if (rc != DMT_OK) {
+        run_cleanup(&r);
+        return rc;
+    }
+    *out = r;
+    return DMT_OK;
+}
+
+static int read_task_result(sqlite3_stmt *st, struct task_result *out, struct dmt_err *err) {
+    struct task_result t = {0};
+    int rc = DMT_OK;
+    t.id = sqlite3_column_int64(st, 0);
+    t.run_id = sqlite3_column_int64(st, 1);
+    t.idx = sqlite3_column_int(st, 2);
+    t.name = col_str0(st, 3);
+    t.status = result_status_parse((const char *)sqlite3_column_text(st, 4));
+    t.attempts = sqlite3_column_int(st, 5);
+    t.exit_code = sqlite3_column_int(st, 6);
+    t.error = col_str(st, 7);
+    copy_text(st, 8, t.started_at, sizeof(t.started_at));
+    copy_text(st, 9, t.finished_at, sizeof(t.finished_at));
+    if (t.status < 0) {
+        rc = dmt_err_set(err, DMT_ERR_STORE, "task result %lld has an unknown status '%s'",
+                         (long long)t.id, (const char *)sqlite3_column_text(st, 4));
+        goto out;
+    }
+    rc = col_json(st, 10, &t.outputs, err);
+    if (rc == DMT_OK && t.outputs == NULL) t.outputs = json_object();
+out:
+    if (rc != DMT_OK) {
+        task_result_cleanup(&t);
+        return rc;
+    }
+    *out = t;
+    return DMT_OK;
+}
+
+static int read_log_chunk(sqlite3_stmt *st, struct log_chunk *out, struct dmt_err *err) {
+    struct log_chunk ch = {0};
+    ch.seq = sqlite3_column_int64(st, 0);
+    ch.run_id = sqlite3_column_int64(st, 1);
+    ch.task_idx = sqlite3_column_int(st, 2);
+    ch.stream = stream_parse((const char *)sqlite3_column_text(st, 3));
+    if (ch.stream < 0)
+        return dmt_err_set(err, DMT_ERR_STORE, "log chunk %lld has an unknown stream '%s'",
+                           (long long)ch.seq, (const char *)sqlite3_column_text(st, 3));
+    copy_text(st, 4, ch.ts, sizeof(ch.ts));
+    /* sqlite3_column_bytes after sqlite3_column_blob, as SQLite asks; an
+     * empty blob comes back as NULL. */
+    const void *p = sqlite3_column_blob(st, 5);
+    size_t len = (size_t)sqlite3_column_bytes(st, 5);
+    if (p == NULL && len > 0) return dmt_err_set(err, DMT_ERR_NOMEM, "sqlite: out of memory");
+    /* One byte more for a terminating NUL, a convenience for text logs. */
+    ch.data = malloc(len + 1);
+    if (ch.data == NULL) return dmt_err_set(err, DMT_ERR_NOMEM, "out of memory");
+    if (len > 0) memcpy(ch.data, p, len);
+    ch.data[len] = '\0';
+    ch.len = len;
+    *out = ch;
+    return DMT_OK;
+}
+
 /*
  * rows_<type>: reads every row of a bound statement into *out (replacing
  * it on DMT_OK) and finishes the statement.
@@ -545,6 +759,8 @@ ROWS_FUNC(job)
 ROWS_FUNC(task)
 ROWS_FUNC(var)
 ROWS_FUNC(override)
+ROWS_FUNC(run)
+ROWS_FUNC(task_result)
 
 /* --- transactions ------------------------------------------------------ */
 
@@ -978,6 +1194,240 @@ static int sq_kv_set(void *ctx, const char *key, const char *value, struct dmt_e
     return rc;
 }
 
+/* --- runs ------------------------------------------------------------- */
+
+/* The most runs one run_list call returns (struct run_filter's limit). */
+#define RUN_LIST_MAX 500
+
+static int sq_run_insert(void *ctx, struct run *r, struct dmt_err *err) {
+    struct sqlite_store *c = ctx;
+    sqlite3_stmt *st = NULL;
+    char now[32];
+    if (!run_status_ok(r->status))
+        return dmt_err_set(err, DMT_ERR_INTERNAL, "unknown run status %d", r->status);
+    if (r->snapshot == NULL) return dmt_err_set(err, DMT_ERR_INTERNAL, "a run needs a snapshot");
+    int rc = prep(c, ST_RUN_INSERT, &st, err);
+    if (rc != DMT_OK) return rc;
+    util_now_rfc3339(now, sizeof(now));
+    bind_str(st, 1, r->job);
+    bind_str(st, 2, r->environment);
+    sqlite3_bind_int64(st, 3, r->job_id);
+    sqlite3_bind_int64(st, 4, r->env_id);
+    bind_str(st, 5, run_status_name(r->status));
+    bind_str(st, 6, r->triggered_by != NULL ? r->triggered_by : "");
+    if (r->rerun_of != 0) sqlite3_bind_int64(st, 7, r->rerun_of); /* else NULL */
+    bind_time(st, 8, r->started_at);
+    bind_time(st, 9, r->finished_at);
+    sqlite3_bind_int(st, 10, r->cancel_requested ? 1 : 0);
+    bind_str(st, 11, r->owner);
+    rc = bind_json(st, 12, r->snapshot, err);
+    bind_str(st, 13, now);
+    if (rc == DMT_OK) rc = step_write(c, st, &r->m, err, NULL, "this run already exists", NULL);
+    finish(st);
+    if (rc == DMT_ERR_NOT_FOUND) rc = dmt_err_set(err, DMT_ERR_STORE, "the run was not stored");
+    return rc;
+}
+
+static int sq_run_get(void *ctx, int64_t id, struct run *out, struct dmt_err *err) {
+    sqlite3_stmt *st = NULL;
+    int rc = prep(ctx, ST_RUN_GET, &st, err);
+    if (rc != DMT_OK) return rc;
+    sqlite3_bind_int64(st, 1, id);
+    rc = step_one(ctx, st, err);
+    if (rc == DMT_OK) rc = read_run(st, out, err);
+    finish(st);
+    if (rc == DMT_ERR_NOT_FOUND) dmt_err_set(err, rc, "no run %lld", (long long)id);
+    return rc;
+}
+
+static int sq_run_update(void *ctx, struct run *r, struct dmt_err *err) {
+    struct sqlite_store *c = ctx;
+    sqlite3_stmt *st = NULL;
+    char now[32];
+    if (!run_status_ok(r->status))
+        return dmt_err_set(err, DMT_ERR_INTERNAL, "unknown run status %d", r->status);
+    int rc = prep(c, ST_RUN_UPDATE, &st, err);
+    if (rc != DMT_OK) return rc;
+    util_now_rfc3339(now, sizeof(now));
+    bind_str(st, 1, run_status_name(r->status));
+    bind_time(st, 2, r->started_at);
+    bind_time(st, 3, r->finished_at);
+    sqlite3_bind_int(st, 4, r->cancel_requested ? 1 : 0);
+    bind_str(st, 5, r->owner);
+    bind_str(st, 6, now);
+    sqlite3_bind_int64(st, 7, r->m.id);
+    rc = step_write(c, st, &r->m, err, NULL, "this run already exists", NULL);
+    finish(st);
+    if (rc == DMT_ERR_NOT_FOUND) dmt_err_set(err, rc, "no run %lld", (long long)r->m.id);
+    return rc;
+}
+
+/*
+ * Picks the statement whose leading equality has an index: job first (the
+ * most selective as a rule), then environment, then status. A limit
+ * outside 1..RUN_LIST_MAX is clamped into it.
+ */
+static int sq_run_list(void *ctx, const struct run_filter *f, struct run_list *out,
+                       struct dmt_err *err) {
+    sqlite3_stmt *st = NULL;
+    enum stmt sid = ST_RUN_LIST_ANY;
+    int limit = f->limit < 1 ? 1 : f->limit > RUN_LIST_MAX ? RUN_LIST_MAX : f->limit;
+    if (f->job != NULL)
+        sid = ST_RUN_LIST_JOB;
+    else if (f->environment != NULL)
+        sid = ST_RUN_LIST_ENV;
+    else if (f->status >= 0)
+        sid = ST_RUN_LIST_ST;
+    int rc = prep(ctx, sid, &st, err);
+    if (rc != DMT_OK) return rc;
+    bind_str(st, 1, f->job);         /* NULL binds NULL: any */
+    bind_str(st, 2, f->environment); /* likewise */
+    if (f->status >= 0) bind_str(st, 3, run_status_name(f->status));
+    sqlite3_bind_int64(st, 4, f->before_id > 0 ? f->before_id : INT64_MAX);
+    sqlite3_bind_int(st, 5, limit);
+    return rows_run(ctx, st, out, err);
+}
+
+static int sq_run_list_status(void *ctx, int status, struct run_list *out, struct dmt_err *err) {
+    sqlite3_stmt *st = NULL;
+    int rc = prep(ctx, ST_RUN_LIST_STATUS, &st, err);
+    if (rc != DMT_OK) return rc;
+    bind_str(st, 1, run_status_name(status));
+    return rows_run(ctx, st, out, err);
+}
+
+/* --- task results ------------------------------------------------------ */
+
+/* Binds ?4..?10, the columns that both RESULT_INSERT and RESULT_UPDATE
+ * write. RESULT_UPDATE numbers its parameters like RESULT_INSERT (leaving
+ * ?1..?3 unused) so that this one binder serves both. */
+static int bind_result_state(sqlite3_stmt *st, const struct task_result *t, struct dmt_err *err) {
+    bind_str(st, 4, result_status_name(t->status));
+    sqlite3_bind_int(st, 5, t->attempts);
+    sqlite3_bind_int(st, 6, t->exit_code);
+    bind_str(st, 7, t->error);
+    bind_time(st, 8, t->started_at);
+    bind_time(st, 9, t->finished_at);
+    if (t->outputs == NULL) {
+        bind_str(st, 10, "{}");
+        return DMT_OK;
+    }
+    return bind_json(st, 10, t->outputs, err);
+}
+
+static int sq_result_insert(void *ctx, struct task_result *t, struct dmt_err *err) {
+    struct sqlite_store *c = ctx;
+    sqlite3_stmt *st = NULL;
+    char what[96];
+    int64_t id = 0;
+    if (!result_status_ok(t->status))
+        return dmt_err_set(err, DMT_ERR_INTERNAL, "unknown task result status %d", t->status);
+    int rc = prep(c, ST_RESULT_INSERT, &st, err);
+    if (rc != DMT_OK) return rc;
+    sqlite3_bind_int64(st, 1, t->run_id);
+    sqlite3_bind_int(st, 2, t->idx);
+    bind_str(st, 3, t->name);
+    rc = bind_result_state(st, t, err);
+    snprintf(what, sizeof(what), "run %lld already has a result for task %d", (long long)t->run_id,
+             t->idx);
+    if (rc == DMT_OK) rc = step_insert(c, st, &id, err, "run", "%s", what);
+    finish(st);
+    if (rc == DMT_OK) t->id = id;
+    return rc;
+}
+
+static int sq_result_update(void *ctx, struct task_result *t, struct dmt_err *err) {
+    struct sqlite_store *c = ctx;
+    sqlite3_stmt *st = NULL;
+    int changes = 0;
+    if (!result_status_ok(t->status))
+        return dmt_err_set(err, DMT_ERR_INTERNAL, "unknown task result status %d", t->status);
+    int rc = prep(c, ST_RESULT_UPDATE, &st, err);
+    if (rc != DMT_OK) return rc;
+    rc = bind_result_state(st, t, err);
+    sqlite3_bind_int64(st, 11, t->id);
+    if (rc == DMT_OK) rc = step_exec(c, st, &changes, err);
+    finish(st);
+    if (rc == DMT_OK && changes == 0)
+        rc = dmt_err_set(err, DMT_ERR_NOT_FOUND, "no task result with id %lld", (long long)t->id);
+    return rc;
+}
+
+static int sq_result_list(void *ctx, int64_t run_id, struct task_result_list *out,
+                          struct dmt_err *err) {
+    sqlite3_stmt *st = NULL;
+    int rc = prep(ctx, ST_RESULT_LIST, &st, err);
+    if (rc != DMT_OK) return rc;
+    sqlite3_bind_int64(st, 1, run_id);
+    return rows_task_result(ctx, st, out, err);
+}
+
+/* --- logs -------------------------------------------------------------- */
+
+/* An empty ch->ts is set to the current time. */
+static int sq_log_append(void *ctx, struct log_chunk *ch, struct dmt_err *err) {
+    struct sqlite_store *c = ctx;
+    sqlite3_stmt *st = NULL;
+    int64_t seq = 0;
+    if (ch->stream < 0 || ch->stream >= N_STREAMS)
+        return dmt_err_set(err, DMT_ERR_INTERNAL, "unknown log stream %d", ch->stream);
+    if (ch->data == NULL && ch->len > 0)
+        return dmt_err_set(err, DMT_ERR_INTERNAL, "a log chunk of %zu bytes without data", ch->len);
+    int rc = prep(c, ST_LOG_APPEND, &st, err);
+    if (rc != DMT_OK) return rc;
+    if (ch->ts[0] == '\0') util_now_rfc3339(ch->ts, sizeof(ch->ts));
+    sqlite3_bind_int64(st, 1, ch->run_id);
+    sqlite3_bind_int(st, 2, ch->task_idx);
+    bind_str(st, 3, stream_names[ch->stream]);
+    bind_str(st, 4, ch->ts);
+    /* A NULL pointer would bind SQL NULL; an empty chunk is an empty blob. */
+    int src = sqlite3_bind_blob64(st, 5, ch->data != NULL ? ch->data : "", ch->len, SQLITE_STATIC);
+    if (src != SQLITE_OK)
+        rc = fail(c, src, err); /* SQLITE_TOOBIG: beyond SQLite's limit */
+    else
+        rc = step_insert(c, st, &seq, err, "run", "this log chunk already exists", NULL);
+    finish(st);
+    if (rc == DMT_OK) ch->seq = seq;
+    return rc;
+}
+
+/*
+ * Reads chunks in seq order and stops before the one that would take the
+ * total data over max_bytes, so the answer holds at most max_bytes of data
+ * unless its only chunk alone is larger. A run without chunks (or no such
+ * run) gives an empty list.
+ */
+static int sq_log_read(void *ctx, int64_t run_id, int64_t after_seq, size_t max_bytes,
+                       struct log_chunk_list *out, struct dmt_err *err) {
+    struct sqlite_store *c = ctx;
+    sqlite3_stmt *st = NULL;
+    struct log_chunk_list l = {0};
+    size_t total = 0;
+    int src = SQLITE_DONE;
+    int rc = prep(c, ST_LOG_READ, &st, err);
+    if (rc != DMT_OK) return rc;
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_int64(st, 2, after_seq);
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        size_t len = (size_t)sqlite3_column_bytes(st, 5);
+        if (l.n > 0 && (total >= max_bytes || len > max_bytes - total)) {
+            src = SQLITE_DONE;
+            break;
+        }
+        rc = read_log_chunk(st, log_chunk_list_push(&l), err);
+        if (rc != DMT_OK) break;
+        total += len;
+    }
+    if (rc == DMT_OK && src != SQLITE_DONE) rc = fail(c, src, err);
+    finish(st);
+    if (rc != DMT_OK) {
+        log_chunk_list_cleanup(&l);
+        return rc;
+    }
+    *out = l;
+    return DMT_OK;
+}
+
 /* --- the change sequence ----------------------------------------------- */
 
 static int sq_seq_get(void *ctx, int64_t *out, struct dmt_err *err) {
@@ -1058,6 +1508,16 @@ static const struct store_ops sqlite_ops = {
     .token_find = sq_token_find,
     .kv_get = sq_kv_get,
     .kv_set = sq_kv_set,
+    .run_insert = sq_run_insert,
+    .run_get = sq_run_get,
+    .run_update = sq_run_update,
+    .run_list = sq_run_list,
+    .run_list_status = sq_run_list_status,
+    .result_insert = sq_result_insert,
+    .result_update = sq_result_update,
+    .result_list = sq_result_list,
+    .log_append = sq_log_append,
+    .log_read = sq_log_read,
     .seq_get = sq_seq_get,
     .seq_bump = sq_seq_bump,
 };

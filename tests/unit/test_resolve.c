@@ -239,7 +239,7 @@ static void setup(void) {
     cr_assert_not_null(mkdtemp(dir));
     snprintf(url, sizeof(url), "sqlite:%s/dmt.db", dir);
     dmt_err_init(&err);
-    plugin_registry_init();
+    plugin_registry_init(NULL, NULL);
     OK(store_open(url, &s, &err));
     add_env("dev");
     add_env("prod");

@@ -1,0 +1,50 @@
+/*
+ * executor.h - the executor: one thread with an event loop that claims
+ * queued runs and supervises their tasks as processes (DESIGN.md §5).
+ *
+ * The API never talks to the executor directly: it commits a queued run or
+ * a cancel request to the store and calls notify_post(); the executor's
+ * hook wakes its loop, which reads the store. So the same executor works in
+ * `dmt serve` and, later, in `dmt worker` on another machine.
+ */
+#ifndef DMT_EXECUTOR_H
+#define DMT_EXECUTOR_H
+
+#include "core/status.h"
+#include "store/store.h"
+
+struct executor_opts {
+    const char *db_url;
+    unsigned concurrency; /* runs executed at once; more wait queued */
+    const char *data_dir; /* run folders are made under DATA_DIR/runs/ */
+    unsigned grace_s;     /* SIGTERM, then SIGKILL this much later */
+    const char *node;     /* the name it claims runs under */
+};
+
+struct executor;
+
+/* Starts the executor thread. *out is released by executor_stop(). */
+int executor_start(const struct executor_opts *opts, struct executor **out, struct dmt_err *err);
+
+/*
+ * Stops claiming runs; sends SIGTERM to the process group of every task
+ * still running, SIGKILL after the grace period; their runs end
+ * `interrupted` (they can be re-run); queued runs stay queued for the next
+ * start. Joins the thread and frees ex. NULL does nothing.
+ */
+void executor_stop(struct executor *ex);
+
+/*
+ * At start, before executor_start: every run left `running` by a server
+ * that died becomes `interrupted` (its running task failed, the rest
+ * canceled, a system line in its log), and any process still carrying one
+ * of its DMT_RUN_ID values in its environment is killed with its group.
+ * *count receives the number of runs interrupted.
+ */
+int executor_recover(struct store *s, int *count, struct dmt_err *err);
+
+/* Figures for /metrics (read without locks; approximate is fine). */
+unsigned executor_queue_depth(void);
+unsigned executor_runs_active(void);
+
+#endif

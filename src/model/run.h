@@ -1,0 +1,128 @@
+/*
+ * run.h - runs, their per-task results and their logs (DESIGN.md §5).
+ *
+ * A run is one execution of a job against an environment. It keeps a
+ * snapshot of the job and of the values resolved at creation, so later
+ * edits never change what it ran with and a re-run can repeat it:
+ *
+ *   {"job": "deploy", "environment": "prod",
+ *    "tasks": [{"name", "plugin", "on_failure", "timeout_s", "retries",
+ *               "enabled", "task_id",
+ *               "values": {"NAME": <resolved JSON value>
+ *                                 | {"$secret": {"task_id", "var_id", "env_id"}}}}]}
+ *
+ * Secret values (and values derived from one) are never in the snapshot:
+ * they are kept as a reference and looked up when the task starts. Values
+ * may still hold ${{ tasks.T.outputs.K }} references, filled in from the
+ * outputs of earlier tasks of the same run when the task starts.
+ */
+#ifndef DMT_RUN_H
+#define DMT_RUN_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/model.h"
+
+#define RUN_STATUS_MAP(X)                                                    \
+    X(QUEUED, "queued")                                                      \
+    X(RUNNING, "running")                                                    \
+    X(SUCCEEDED, "succeeded")                                                \
+    X(FAILED, "failed")                                                      \
+    X(CANCELED, "canceled")                                                  \
+    X(INTERRUPTED, "interrupted")
+
+enum run_status {
+#define X(n, s) RUN_##n,
+    RUN_STATUS_MAP(X)
+#undef X
+};
+
+#define RESULT_STATUS_MAP(X)                                                 \
+    X(PENDING, "pending")                                                    \
+    X(RUNNING, "running")                                                    \
+    X(SUCCEEDED, "succeeded")                                                \
+    X(FAILED, "failed")                                                      \
+    X(SKIPPED, "skipped")                                                    \
+    X(CANCELED, "canceled")
+
+enum result_status {
+#define X(n, s) RESULT_##n,
+    RESULT_STATUS_MAP(X)
+#undef X
+};
+
+struct run {
+    struct meta m; /* m.id is the run number */
+    char *job;          /* job name when created */
+    char *environment;  /* environment name when created */
+    int64_t job_id;
+    int64_t env_id;
+    int status;
+    char *triggered_by; /* who: "admin", "token:ci", "anonymous" */
+    int64_t rerun_of;   /* the run this one repeats, 0 if none */
+    char started_at[32];  /* "" until it starts */
+    char finished_at[32]; /* "" until it ends */
+    bool cancel_requested;
+    char *owner;      /* the executor holding it ("node-ID"), NULL if none */
+    json_t *snapshot; /* see above; never NULL once stored */
+};
+
+struct task_result {
+    int64_t id;
+    int64_t run_id;
+    int idx; /* 0-based position in the snapshot's tasks */
+    char *name;
+    int status;
+    int attempts;
+    int exit_code; /* -1 while unknown or when killed by a signal */
+    char *error;   /* "timeout", "canceled", "signal 9", "exec failed: ...", or NULL */
+    char started_at[32];
+    char finished_at[32];
+    json_t *outputs; /* {"KEY": "value"}, never NULL once stored */
+};
+
+enum log_stream { LOG_STDOUT = 0, LOG_STDERR = 1, LOG_SYSTEM = 2 };
+
+/* A piece of a run's log as stored: bytes of one stream of one task. */
+struct log_chunk {
+    int64_t seq; /* increasing within the run; assigned by the store */
+    int64_t run_id;
+    int task_idx; /* -1 for lines of the run itself */
+    int stream;
+    char ts[32];
+    char *data; /* not NUL-terminated data may contain NULs: use len */
+    size_t len;
+};
+
+struct run_filter {
+    const char *job;         /* NULL: any */
+    const char *environment; /* NULL: any */
+    int status;              /* -1: any */
+    int64_t before_id;       /* 0: from the newest; else runs with id < before_id */
+    int limit;               /* 1..500 */
+};
+
+DMT_LIST(run);
+DMT_LIST(task_result);
+DMT_LIST(log_chunk);
+
+void run_cleanup(struct run *r);
+void task_result_cleanup(struct task_result *t);
+void log_chunk_cleanup(struct log_chunk *c);
+void run_list_cleanup(struct run_list *l);
+void task_result_list_cleanup(struct task_result_list *l);
+void log_chunk_list_cleanup(struct log_chunk_list *l);
+struct run *run_list_push(struct run_list *l);
+struct task_result *task_result_list_push(struct task_result_list *l);
+struct log_chunk *log_chunk_list_push(struct log_chunk_list *l);
+
+const char *run_status_name(int s);
+int run_status_parse(const char *s); /* -1 if unknown */
+const char *result_status_name(int s);
+int result_status_parse(const char *s); /* -1 if unknown */
+bool run_status_terminal(int s);
+
+#endif

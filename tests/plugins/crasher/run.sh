@@ -1,0 +1,3 @@
+#!/bin/sh
+echo "crasher: about to crash"
+kill -SEGV $$
