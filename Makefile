@@ -88,7 +88,7 @@ test: deps-test
 	@$(MAKE) --no-print-directory integration
 
 bench: deps-test build/dmt
-	bash bench/api.sh
+	bash bench/api.sh && bash bench/dispatch.sh && bash bench/logs.sh && bash bench/concurrency.sh
 
 format:
 	clang-format -i $(SRCS) $(shell find src include -name '*.h')

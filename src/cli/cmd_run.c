@@ -31,9 +31,9 @@
 
 struct stream {
     CURL *h;
-    FILE *out;       /* where the log goes */
-    long status;     /* the HTTP status, known at the first byte */
-    char *problem;   /* the body of a non-2xx answer, bounded */
+    FILE *out;     /* where the log goes */
+    long status;   /* the HTTP status, known at the first byte */
+    char *problem; /* the body of a non-2xx answer, bounded */
     size_t plen;
     bool write_failed;
 };
@@ -114,8 +114,8 @@ static int stream_log(struct cli *cli, int64_t id, bool follow, FILE *out, struc
         if (detail != NULL && *detail != '\0')
             rc = dmt_err_set(err, code, "%s", detail);
         else
-            rc = dmt_err_set(err, code, "cannot read the log of run %lld (HTTP %ld)",
-                             (long long)id, s.status);
+            rc = dmt_err_set(err, code, "cannot read the log of run %lld (HTTP %ld)", (long long)id,
+                             s.status);
         json_decref(doc);
     }
 out:
@@ -182,9 +182,8 @@ static int post_run(struct cli *cli, const char *path, json_t *body, json_t **ru
 /* --- dmt run ------------------------------------------------------------------------ */
 
 int cmd_run(struct cli *cli, int argc, char **argv) {
-    struct cli_opt opts[] = {{.name = "--env", .kind = CLI_OPT_VALUE},
-                             {.name = "--follow", .kind = CLI_OPT_FLAG},
-                             {0}};
+    struct cli_opt opts[] = {
+        {.name = "--env", .kind = CLI_OPT_VALUE}, {.name = "--follow", .kind = CLI_OPT_FLAG}, {0}};
     struct cli_args a = {0};
     json_t *body = NULL, *run = NULL;
     char *path = NULL;

@@ -16,9 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_RUN_SERIES 1024
+#define MAX_RUN_SERIES  1024
 #define MAX_HTTP_SERIES 512
-#define LABEL_MAX 128
+#define LABEL_MAX       128
 
 static const double buckets[] = {0.1, 0.5, 1, 2, 5, 10, 30, 60, 300};
 #define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
@@ -51,7 +51,8 @@ static void copy_label(char *dst, size_t len, const char *s) {
     size_t n = strlen(s);
     if (n >= len) {
         n = len - 1;
-        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
     }
     memcpy(dst, s, n);
     dst[n] = '\0';
@@ -85,7 +86,8 @@ void metrics_task_duration(double seconds) {
     if (!(seconds >= 0)) seconds = 0; /* also catches NaN */
     pthread_mutex_lock(&lock);
     size_t b = 0;
-    while (b < NBUCKETS && seconds > buckets[b]) b++;
+    while (b < NBUCKETS && seconds > buckets[b])
+        b++;
     if (b < NBUCKETS) bucket_counts[b]++;
     duration_count++;
     duration_sum += seconds;
@@ -103,7 +105,8 @@ void metrics_http_request(const char *route, int status) {
     copy_label(rt, sizeof(rt), route);
     pthread_mutex_lock(&lock);
     size_t i = 0;
-    while (i < nhttps && (https[i].status != status || strcmp(https[i].route, rt) != 0)) i++;
+    while (i < nhttps && (https[i].status != status || strcmp(https[i].route, rt) != 0))
+        i++;
     if (i == nhttps && nhttps < MAX_HTTP_SERIES) {
         memcpy(https[i].route, rt, sizeof(rt));
         https[i].status = status;
@@ -128,7 +131,8 @@ struct text {
 static void grow(struct text *t, size_t need) {
     if (t->len + need + 1 <= t->cap) return;
     size_t cap = t->cap ? t->cap : 4096;
-    while (cap < t->len + need + 1) cap *= 2;
+    while (cap < t->len + need + 1)
+        cap *= 2;
     char *s = realloc(t->s, cap);
     if (s == NULL) abort();
     t->s = s;
@@ -208,7 +212,8 @@ char *metrics_render(unsigned queued, unsigned in_progress) {
     header(&t, "dmt_log_bytes_total", "counter", "Bytes of task output stored in run logs.");
     add(&t, "dmt_log_bytes_total %llu\n", (unsigned long long)log_bytes);
 
-    header(&t, "dmt_http_requests_total", "counter", "HTTP requests answered, by route and status.");
+    header(&t, "dmt_http_requests_total", "counter",
+           "HTTP requests answered, by route and status.");
     for (size_t i = 0; i < nhttps; i++) {
         add(&t, "dmt_http_requests_total{route=\"");
         add_label(&t, https[i].route);

@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,7 +44,7 @@
 #include "model/run.h"
 #include "plugin/plugin.h"
 
-#define CHUNK_MAX (256 * 1024)  /* a stream's buffer is flushed at this size */
+#define CHUNK_MAX (1024 * 1024) /* a stream's buffer is flushed at this size */
 #define FLUSH_MS 100            /* ... or when its oldest byte is this old */
 #define READ_BUDGET (1 << 20)   /* bytes read from one pipe per wake-up */
 #define OUTPUTS_MAX (1 << 20)   /* the largest $DMT_OUTPUT file read */
@@ -91,8 +92,9 @@ struct active {
     int64_t kill_at;         /* SIGKILL after SIGTERM (ms), 0: none */
     const char *kill_reason; /* "timeout", "canceled", "shutdown" or NULL */
     int64_t attempt_start;
-    char rundir[PATH_MAX - 64];
-    char taskdir[PATH_MAX];
+    char rundir[PATH_MAX - 64]; /* DATA/runs/ID, mode 0700 */
+    char workdir[PATH_MAX];     /* RUNDIR/work: HOME and working directory of tasks */
+    char taskdir[PATH_MAX];     /* RUNDIR/meta: the shell's script, the outputs file */
     char *exec_error; /* the attempt failed before its process ran */
     struct masker *mask;
 };
@@ -362,7 +364,7 @@ static void build_env(struct envv *e, const struct active *a, const struct plugi
                       const json_t *values, int attempt) {
     json_t *t = snap_task(a);
     env_add(e, "PATH=/usr/local/bin:/usr/bin:/bin");
-    env_add(e, "HOME=%s", a->rundir);
+    env_add(e, "HOME=%s", a->workdir);
     env_add(e, "LANG=C.UTF-8");
     env_add(e, "DMT_RUN_ID=%lld", (long long)a->run.m.id);
     env_add(e, "DMT_JOB=%s", a->run.job);
@@ -392,20 +394,15 @@ static void rm_tree(const char *path) {
     if (path[0] != '\0') nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static int write_file(const char *path, const char *data, size_t len) {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) return -1;
+static int write_all(int fd, const char *data, size_t len) {
     size_t off = 0;
     while (off < len) {
         ssize_t n = write(fd, data + off, len - off);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            close(fd);
-            return -1;
-        }
+        if (n <= 0) return -1;
         off += (size_t)n;
     }
-    return close(fd);
+    return 0;
 }
 
 /* Reads KEY=value lines of the outputs file into a new object. */
@@ -444,16 +441,29 @@ static json_t *read_outputs(struct executor *ex, struct active *a) {
     return out;
 }
 
+/* Removes what an attempt left in the task folder (the outputs file, the
+ * shell's script) so the next attempt starts clean. */
+static void clear_taskdir(struct active *a) {
+    static const char *const names[] = {"outputs", "script"};
+    char path[PATH_MAX + 16];
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", a->taskdir, names[i]);
+        unlink(path);
+    }
+}
+
 /* --- the life of a run ---------------------------------------------------------- */
 
 static void start_next(struct executor *ex, struct active *a);
 
 static void finish_run(struct executor *ex, struct active *a, int status) {
     struct run *r = &a->run;
+    /* The last line is stored before the status turns terminal, so a log
+     * follower that stops at the terminal status has seen it. */
+    sys_line(ex, r->m.id, -1, "run %s", run_status_name(status));
     r->status = status;
     util_now_rfc3339(r->finished_at, sizeof(r->finished_at));
     save_run(ex, r);
-    sys_line(ex, r->m.id, -1, "run %s", run_status_name(status));
     metrics_run_finished(r->job, r->environment, run_status_name(status));
     rm_tree(a->rundir);
     /* Unlink and free. */
@@ -510,7 +520,7 @@ static void start_attempt(struct executor *ex, struct active *a) {
     a->deadline = 0;
     free(a->exec_error);
     a->exec_error = NULL;
-    snprintf(a->taskdir, sizeof(a->taskdir), "%s/%zu-%d", a->rundir, a->cur, tr->attempts);
+    int input = -1;
 
     if (p == NULL) {
         dmt_err_set(&err, DMT_ERR_NOT_FOUND, "plugin '%s' is not loaded", pname ? pname : "?");
@@ -518,18 +528,15 @@ static void start_attempt(struct executor *ex, struct active *a) {
     }
     values = task_values(ex, a, &err);
     if (values == NULL) goto failed;
-    if (mkdir(a->taskdir, 0700) != 0) {
-        dmt_err_set(&err, DMT_ERR_IO, "cannot create %s: %s", a->taskdir, strerror(errno));
-        goto failed;
-    }
-    char input[PATH_MAX + 16];
-    snprintf(input, sizeof(input), "%s/input.json", a->taskdir);
+    /* The values document goes to stdin from memory: no secret is ever
+     * written to disk, and no file has to be made and removed per task. */
+    input = memfd_create("dmt-input", MFD_CLOEXEC);
     char *doc = json_dumps(values, JSON_COMPACT);
-    int wrc = doc ? write_file(input, doc, strlen(doc)) : -1;
+    int wrc = doc != NULL && input >= 0 ? write_all(input, doc, strlen(doc)) : -1;
     if (doc != NULL) sodium_memzero(doc, strlen(doc));
     free(doc);
-    if (wrc != 0) {
-        dmt_err_set(&err, DMT_ERR_IO, "cannot write the task's input: %s", strerror(errno));
+    if (wrc != 0 || lseek(input, 0, SEEK_SET) != 0) {
+        dmt_err_set(&err, DMT_ERR_IO, "cannot prepare the task's input: %s", strerror(errno));
         goto failed;
     }
     if (plugin_command(p, values, a->taskdir, &argv, &err) != DMT_OK) goto failed;
@@ -537,9 +544,9 @@ static void start_attempt(struct executor *ex, struct active *a) {
     const json_t *wd = json_object_get(values, "workdir");
     const char *cwd = p->export_plain && json_is_string(wd) && json_string_length(wd) > 0
                           ? json_string_value(wd)
-                          : a->rundir;
+                          : a->workdir;
     struct proc_opts po = {.file = argv[0], .argv = argv, .env = env.v, .cwd = cwd,
-                           .stdin_path = input, .die_with_parent = true};
+                           .stdin_fd = input, .has_stdin_fd = true, .die_with_parent = true};
     if (proc_spawn(&a->proc, &po, &err) != DMT_OK) goto failed;
 
     a->running = true;
@@ -567,6 +574,7 @@ failed:
     a->running = true;
     a->exited = true;
 out:
+    if (input >= 0) close(input);
     plugin_argv_free(argv);
     env_free(&env);
     json_decref(values);
@@ -603,7 +611,7 @@ static void finish_attempt(struct executor *ex, struct active *a) {
     double secs = (double)(now_ms() - a->attempt_start) / 1000.0;
     metrics_task_duration(secs);
     json_t *outputs = a->exec_error ? json_object() : read_outputs(ex, a);
-    rm_tree(a->taskdir);
+    clear_taskdir(a);
 
     const char *name = json_string_value(json_object_get(t, "name"));
     bool stopping = a->kill_reason != NULL && (strcmp(a->kill_reason, "canceled") == 0 ||
@@ -727,12 +735,14 @@ static void claim(struct executor *ex, int64_t id) {
         if (a->st[i].data == NULL) abort();
     }
     snprintf(a->rundir, sizeof(a->rundir), "%s/runs/%lld", ex->data_dir, (long long)id);
+    snprintf(a->workdir, sizeof(a->workdir), "%s/work", a->rundir);
+    snprintf(a->taskdir, sizeof(a->taskdir), "%s/meta", a->rundir);
     a->next = ex->list;
     ex->list = a;
     ex->nactive++;
     atomic_store(&runs_active, ex->nactive);
     rm_tree(a->rundir); /* leftovers of an earlier life of this number */
-    if (mkdir(a->rundir, 0700) != 0) {
+    if (mkdir(a->rundir, 0700) != 0 || mkdir(a->workdir, 0700) != 0 || mkdir(a->taskdir, 0700) != 0) {
         sys_line(ex, id, -1, "cannot create the run folder %s: %s", a->rundir, strerror(errno));
         close_pending(ex, a, RESULT_CANCELED);
         finish_run(ex, a, RUN_FAILED);
@@ -756,29 +766,33 @@ static void scan(struct executor *ex) {
     if (seq == ex->last_seq) return;
     ex->last_seq = seq;
 
-    if (ex->list != NULL) {
-        struct run_list running = {0};
-        if (ex->store->ops->run_list_status(ex->store->ctx, RUN_RUNNING, &running, &err) == DMT_OK)
-            for (size_t i = 0; i < running.n; i++) {
-                if (!running.items[i].cancel_requested) continue;
-                for (struct active *a = ex->list; a != NULL; a = a->next) {
-                    if (a->run.m.id != running.items[i].m.id || a->canceled) continue;
-                    a->canceled = true;
-                    a->run.cancel_requested = true;
-                    sys_line(ex, a->run.m.id, -1, "cancel requested");
-                    if (a->running) stop_task(ex, a, "canceled");
-                }
-            }
-        run_list_cleanup(&running);
+    for (struct active *a = ex->list; a != NULL; a = a->next) {
+        int status;
+        bool cancel = false;
+        if (a->canceled ||
+            ex->store->ops->run_state(ex->store->ctx, a->run.m.id, &status, &cancel, &err) != DMT_OK ||
+            !cancel)
+            continue;
+        a->canceled = true;
+        a->run.cancel_requested = true;
+        sys_line(ex, a->run.m.id, -1, "cancel requested");
+        if (a->running) stop_task(ex, a, "canceled");
+    }
+    if (!atomic_load(&ex->stopping) && ex->nactive < ex->concurrency) {
+        int64_t ids[64];
+        size_t n = 0;
+        unsigned room = ex->concurrency - ex->nactive;
+        int want = room < 64 ? (int)room : 64;
+        if (ex->store->ops->run_ids(ex->store->ctx, RUN_QUEUED, want, ids, &n, &err) == DMT_OK)
+            for (size_t i = 0; i < n; i++) claim(ex, ids[i]);
+        /* More may wait than one look takes: look again at the next wake. */
+        if (n == (size_t)want) ex->last_seq = -1;
     }
     if (!atomic_load(&ex->stopping)) {
-        struct run_list queued = {0};
-        if (ex->store->ops->run_list_status(ex->store->ctx, RUN_QUEUED, &queued, &err) == DMT_OK) {
-            atomic_store(&queue_depth, (unsigned)queued.n);
-            for (size_t i = 0; i < queued.n && ex->nactive < ex->concurrency; i++)
-                claim(ex, queued.items[i].m.id);
-        }
-        run_list_cleanup(&queued);
+        int64_t ids[512];
+        size_t n = 0;
+        if (ex->store->ops->run_ids(ex->store->ctx, RUN_QUEUED, 512, ids, &n, &err) == DMT_OK)
+            atomic_store(&queue_depth, (unsigned)n);
     }
     if (err.code != DMT_OK) log_error("executor: %s", err.msg);
     dmt_err_cleanup(&err);
@@ -805,6 +819,7 @@ static int next_timeout(struct executor *ex, int64_t now) {
         if (a->kill_at && a->kill_at < next) next = a->kill_at;
         for (int i = 0; i < 2; i++)
             if (a->st[i].len > 0 && a->st[i].since + FLUSH_MS < next) next = a->st[i].since + FLUSH_MS;
+        if (a->running && a->exited) return 0; /* an attempt to finish now */
         if (a->running && a->proc.pidfd < 0 && !a->exited && now + 20 < next) next = now + 20;
     }
     return next <= now ? 0 : (int)(next - now);
@@ -871,7 +886,7 @@ static void *loop(void *arg) {
                 (void)r;
                 woke = true;
             } else if (w->kind == W_PID) {
-                epoll_ctl(ex->epfd, EPOLL_CTL_DEL, w->a->proc.pidfd, NULL);
+                /* Reaping closes the pidfd, which leaves the epoll set. */
                 on_exit_event(w->a);
             } else {
                 read_stream(ex, w->a, w->kind == W_OUT ? 0 : 1);
@@ -905,6 +920,15 @@ int executor_start(const struct executor_opts *opts, struct executor **out, stru
     else if ((mkdir(ex->data_dir, 0700) != 0 && errno != EEXIST) ||
              (mkdir(runs, 0700) != 0 && errno != EEXIST))
         rc = dmt_err_set(err, DMT_ERR_IO, "cannot create %s: %s", runs, strerror(errno));
+    if (rc == DMT_OK) {
+        /* Tasks run in their own folders: every path they get must be
+         * absolute. */
+        char *abs = realpath(ex->data_dir, NULL);
+        if (abs == NULL)
+            rc = dmt_err_set(err, DMT_ERR_IO, "cannot resolve %s: %s", ex->data_dir, strerror(errno));
+        free(ex->data_dir);
+        ex->data_dir = abs;
+    }
     if (rc == DMT_OK) rc = store_open(ex->db_url, &ex->store, err);
     if (rc == DMT_OK) {
         ex->wake_watch = (struct watch){NULL, W_WAKE};
@@ -948,10 +972,37 @@ struct recover {
     struct run_list runs;
 };
 
+/* True if the owner ("host:pid") of a run is a live process on this
+ * machine other than us: another server sharing the database. */
+static bool owner_alive(const char *owner) {
+    char host[256] = "";
+    gethostname(host, sizeof(host) - 1);
+    const char *colon = owner ? strrchr(owner, ':') : NULL;
+    int64_t pid;
+    if (colon == NULL || (size_t)(colon - owner) != strlen(host) ||
+        strncmp(owner, host, strlen(host)) != 0 || !util_parse_i64(colon + 1, &pid))
+        return false;
+    if (pid == getpid() || pid <= 1 || kill((pid_t)pid, 0) != 0) return false;
+    /* A reused pid of some other program is not an owner. */
+    char path[64], theirs[PATH_MAX] = "", ours[PATH_MAX] = "";
+    snprintf(path, sizeof(path), "/proc/%lld/exe", (long long)pid);
+    ssize_t n = readlink(path, theirs, sizeof(theirs) - 1);
+    ssize_t m = readlink("/proc/self/exe", ours, sizeof(ours) - 1);
+    return n > 0 && m > 0 && n == m && memcmp(theirs, ours, (size_t)n) == 0;
+}
+
 static int recover_tx(struct store *s, void *arg, struct dmt_err *err) {
     struct recover *rec = arg;
     run_list_cleanup(&rec->runs);
-    int rc = s->ops->run_list_status(s->ctx, RUN_RUNNING, &rec->runs, err);
+    struct run_list all = {0};
+    int rc = s->ops->run_list_status(s->ctx, RUN_RUNNING, &all, err);
+    /* Keep the runs of owners that are gone. */
+    for (size_t i = 0; rc == DMT_OK && i < all.n; i++) {
+        if (owner_alive(all.items[i].owner)) continue;
+        *run_list_push(&rec->runs) = all.items[i];
+        memset(&all.items[i], 0, sizeof(all.items[i]));
+    }
+    run_list_cleanup(&all);
     for (size_t i = 0; rc == DMT_OK && i < rec->runs.n; i++) {
         struct run *r = &rec->runs.items[i];
         r->status = RUN_INTERRUPTED;

@@ -1,11 +1,14 @@
 /*
  * proc.c - spawning supervised task processes.
  *
- * The child side of proc_spawn() runs between fork() and execve() in a copy
- * of a possibly multi-threaded server, so it calls only async-signal-safe
- * functions (or raw system calls), allocates nothing and reports failure as
- * a fixed-size record on a close-on-exec pipe: EOF without a record means
- * the exec succeeded.
+ * The child side of proc_spawn() runs between vfork() and execve(), on the
+ * memory of a possibly multi-threaded server (the calling thread waits
+ * until the exec), so it calls only async-signal-safe functions (or raw
+ * system calls), allocates nothing, writes no memory of the parent but its
+ * own stack, never returns, and reports failure as a fixed-size record on a
+ * close-on-exec pipe: EOF without a record means the exec succeeded.
+ * vfork rather than fork: copying the server's page tables for every task
+ * cost more than the task itself (bench/dispatch.sh).
  */
 #include "exec/proc.h"
 
@@ -191,7 +194,9 @@ static void __attribute__((noreturn)) child(struct child_args *a) {
 
     if (setpgid(0, 0) < 0) child_fail(a->ex_w, STEP_SETPGID, errno);
 
-    int in = open(o->stdin_path != NULL ? o->stdin_path : "/dev/null", O_RDONLY | O_CLOEXEC);
+    int in = o->has_stdin_fd ? o->stdin_fd
+                             : open(o->stdin_path != NULL ? o->stdin_path : "/dev/null",
+                                    O_RDONLY | O_CLOEXEC);
     if (in < 0) child_fail(a->ex_w, STEP_STDIN, errno);
 
     /* Move every source above 2 first, so that a dup2() onto 0..2 cannot
@@ -327,17 +332,17 @@ int proc_spawn(struct proc *p, const struct proc_opts *opts, struct dmt_err *err
         .parent = getpid(),
     };
 
-    /* Block every signal across fork() so that no server handler runs in
+    /* Block every signal across vfork() so that no server handler runs in
      * the child before it resets the dispositions. */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    pid = fork();
+    pid = vfork();
     int fork_errno = errno;
     if (pid == 0) child(&a);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
-        rc = spawn_fail(err, fork_errno, "fork: %s", strerror(fork_errno));
+        rc = spawn_fail(err, fork_errno, "vfork: %s", strerror(fork_errno));
         goto out;
     }
     /* Also set in the child; whichever runs first wins the race. EACCES

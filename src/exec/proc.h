@@ -23,6 +23,8 @@ struct proc_opts {
     char *const *env;         /* NULL-terminated "K=V"; the whole environment */
     const char *cwd;          /* working directory, or NULL */
     const char *stdin_path;   /* file opened read-only as stdin, or NULL for /dev/null */
+    int stdin_fd;             /* with has_stdin_fd: this fd (at its current offset) is stdin */
+    bool has_stdin_fd;
     bool die_with_parent;     /* PR_SET_PDEATHSIG(SIGKILL): call from a long-lived thread */
     uid_t uid;                /* run as this user when set_user, else as ourselves */
     gid_t gid;

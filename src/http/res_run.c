@@ -21,9 +21,9 @@
 #include "http/http.h"
 #include "model/runs.h"
 
-#define RUN_PATH "/api/v1/runs/%lld"
+#define RUN_PATH     "/api/v1/runs/%lld"
 #define LIST_DEFAULT 50
-#define LIST_MAX 500
+#define LIST_MAX     500
 /* The most log data read from the store at once: memory stays bounded
  * whatever the size of the log. */
 #define LOG_READ_MAX (256u * 1024u)
@@ -40,24 +40,25 @@ static json_t *time_or_null(const char *t) {
 static json_t *repr_result(const struct task_result *t) {
     json_t *o = json_pack("{s:s, s:s, s:i}", "name", t->name ? t->name : "", "status",
                           result_status_name(t->status), "attempts", t->attempts);
-    json_object_set_new(o, "exit_code", t->exit_code == -1 ? json_null() : json_integer(t->exit_code));
+    json_object_set_new(o, "exit_code",
+                        t->exit_code == -1 ? json_null() : json_integer(t->exit_code));
     json_object_set_new(o, "error", t->error != NULL ? json_string(t->error) : json_null());
     json_object_set_new(o, "started_at", time_or_null(t->started_at));
     json_object_set_new(o, "finished_at", time_or_null(t->finished_at));
-    json_object_set_new(o, "outputs", t->outputs != NULL ? json_deep_copy(t->outputs) : json_object());
+    json_object_set_new(o, "outputs",
+                        t->outputs != NULL ? json_deep_copy(t->outputs) : json_object());
     return o;
 }
 
 /* The run as the API shows it. The snapshot's resolved values stay out:
  * only the names and plugins of its tasks are shown. */
 static json_t *repr_run(const struct run *r, const struct task_result_list *results) {
-    json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:b, s:I}", "id", (json_int_t)r->m.id,
-                          "job", r->job ? r->job : "", "environment",
-                          r->environment ? r->environment : "", "status",
-                          run_status_name(r->status), "created_at", r->m.created_at,
-                          "triggered_by", r->triggered_by ? r->triggered_by : "",
-                          "cancel_requested", r->cancel_requested, "version",
-                          (json_int_t)r->m.version);
+    json_t *o =
+        json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:b, s:I}", "id", (json_int_t)r->m.id, "job",
+                  r->job ? r->job : "", "environment", r->environment ? r->environment : "",
+                  "status", run_status_name(r->status), "created_at", r->m.created_at,
+                  "triggered_by", r->triggered_by ? r->triggered_by : "", "cancel_requested",
+                  r->cancel_requested, "version", (json_int_t)r->m.version);
     json_object_set_new(o, "updated_at", json_string(r->m.updated_at));
     json_object_set_new(o, "started_at", time_or_null(r->started_at));
     json_object_set_new(o, "finished_at", time_or_null(r->finished_at));
@@ -78,6 +79,21 @@ static json_t *repr_run(const struct run *r, const struct task_result_list *resu
     return o;
 }
 
+/*
+ * The ETag of a run: "run-ID-VERSION-H". The executor stores task results
+ * without bumping the run's version, so H (FNV-1a of the results as shown)
+ * keeps the tag from vouching for results that have changed since.
+ */
+static void run_etag(const struct run *run, const json_t *tasks, char *out, size_t len) {
+    uint32_t h = 2166136261u;
+    char *text = json_dumps(tasks, JSON_COMPACT | JSON_SORT_KEYS);
+    for (const char *p = text ? text : ""; *p != '\0'; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    free(text);
+    snprintf(out, len, "\"run-%lld-%lld-%08x\"", (long long)run->m.id, (long long)run->m.version,
+             (unsigned)h);
+}
+
 /* Loads the results of run and its representation; new reference in *out. */
 static int load_repr(struct store *s, const struct run *run, json_t **out, struct dmt_err *err) {
     struct task_result_list l = {0};
@@ -94,10 +110,9 @@ static int answer_run(struct op *op, struct store *s, unsigned status, const str
     json_t *body = NULL;
     int rc = load_repr(s, run, &body, err);
     if (rc != DMT_OK) return rc;
-    char etag[64];
-    meta_etag("run", &run->m, etag, sizeof(etag));
-    return op_answer(op, status, body, etag, status == 201 ? RUN_PATH : NULL,
-                     (long long)run->m.id);
+    char etag[80];
+    run_etag(run, json_object_get(body, "tasks"), etag, sizeof(etag));
+    return op_answer(op, status, body, etag, status == 201 ? RUN_PATH : NULL, (long long)run->m.id);
 }
 
 /* The run id of the path; a path that cannot name a run is 404. */
@@ -277,8 +292,8 @@ struct follower {
     int64_t run_id;
     int64_t last_seq; /* the last chunk sent (or skipped by ?after) */
     bool sse, follow;
-    bool ended; /* nothing is left to read: end once out is sent */
-    json_t *tasks; /* the snapshot's tasks, for the names in SSE events */
+    bool ended;                   /* nothing is left to read: end once out is sent */
+    json_t *tasks;                /* the snapshot's tasks, for the names in SSE events */
     struct log_chunk_list chunks; /* read, not yet sent from chunks.items[next] */
     size_t next;
     const char *out; /* bytes being sent: into a chunk or into buf */
@@ -301,7 +316,8 @@ static void follower_free(void *arg) {
 static void buf_reserve(struct follower *f, size_t need) {
     if (need <= f->buf_cap) return;
     size_t cap = f->buf_cap ? f->buf_cap : 1024;
-    while (cap < need) cap *= 2;
+    while (cap < need)
+        cap *= 2;
     char *b = realloc(f->buf, cap);
     if (b == NULL) abort();
     f->buf = b;
@@ -313,10 +329,14 @@ static size_t utf8_len(const unsigned char *s, size_t n) {
     size_t len;
     uint32_t cp;
     if (s[0] < 0x80) return 1;
-    if ((s[0] & 0xE0) == 0xC0) len = 2, cp = s[0] & 0x1F;
-    else if ((s[0] & 0xF0) == 0xE0) len = 3, cp = s[0] & 0x0F;
-    else if ((s[0] & 0xF8) == 0xF0) len = 4, cp = s[0] & 0x07;
-    else return 0;
+    if ((s[0] & 0xE0) == 0xC0)
+        len = 2, cp = s[0] & 0x1F;
+    else if ((s[0] & 0xF0) == 0xE0)
+        len = 3, cp = s[0] & 0x0F;
+    else if ((s[0] & 0xF8) == 0xF0)
+        len = 4, cp = s[0] & 0x07;
+    else
+        return 0;
     if (len > n) return 0;
     for (size_t i = 1; i < len; i++) {
         if ((s[i] & 0xC0) != 0x80) return 0;
@@ -344,7 +364,10 @@ static void put_json_string(struct follower *f, size_t *pos, const char *data, s
             i++;
         } else if (c < 0x20 || c == 0x7F) {
             static const char hex[] = "0123456789abcdef";
-            const char *short_esc = c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
+            const char *short_esc = c == '\n'   ? "\\n"
+                                    : c == '\r' ? "\\r"
+                                    : c == '\t' ? "\\t"
+                                                : NULL;
             if (short_esc != NULL) {
                 memcpy(o, short_esc, 2);
                 o += 2;
@@ -398,7 +421,8 @@ static void emit_chunk(struct follower *f, const struct log_chunk *c) {
     }
     const char *task = NULL;
     if (c->task_idx >= 0)
-        task = json_string_value(json_object_get(json_array_get(f->tasks, (size_t)c->task_idx), "name"));
+        task = json_string_value(
+            json_object_get(json_array_get(f->tasks, (size_t)c->task_idx), "name"));
     size_t tlen = task ? strlen(task) : 0;
     /* The fixed text, the escaped data and task name, and their quotes. */
     buf_reserve(f, 160 + strlen(c->ts) + 6 * (c->len + tlen) + 8);
@@ -439,12 +463,12 @@ struct peek {
 static int peek_tx(struct store *s, void *arg, struct dmt_err *err) {
     struct peek *p = arg;
     struct follower *f = p->f;
-    struct run run = {0};
+    bool cancel;
     log_chunk_list_cleanup(&f->chunks); /* a retried transaction starts over */
     f->next = 0;
-    int rc = s->ops->run_get(s->ctx, f->run_id, &run, err);
-    if (rc == DMT_OK) p->status = run.status;
-    run_cleanup(&run);
+    /* run_state, not run_get: a follower wakes at every change, and a big
+     * job's snapshot is not worth parsing each time. */
+    int rc = s->ops->run_state(s->ctx, f->run_id, &p->status, &cancel, err);
     if (rc == DMT_OK)
         rc = s->ops->log_read(s->ctx, f->run_id, f->last_seq, LOG_READ_MAX, &f->chunks, err);
     return rc;
@@ -494,8 +518,9 @@ static ssize_t log_reader(void *cls, uint64_t pos, char *out, size_t max) {
         if (f->chunks.n > 0) continue;
         if (run_status_terminal(p.status) || !f->follow) {
             f->ended = true;
-            if (f->sse) emit_text(f, "event: end\ndata: {\"status\":\"%s\"}\n\n",
-                                  run_status_name(p.status));
+            if (f->sse)
+                emit_text(f, "event: end\ndata: {\"status\":\"%s\"}\n\n",
+                          run_status_name(p.status));
             continue;
         }
         if (f->sse && since(&f->last_write) >= KEEPALIVE_S) {
@@ -588,6 +613,7 @@ int res_run_log(struct req *r) {
         http_waiter_add(r, &f->w);
         f->waiting = true;
     }
-    return reply_stream(r, 200, sse ? "text/event-stream; charset=utf-8" : "text/plain; charset=utf-8",
+    return reply_stream(r, 200,
+                        sse ? "text/event-stream; charset=utf-8" : "text/plain; charset=utf-8",
                         log_reader, f);
 }

@@ -108,6 +108,13 @@ struct store_ops {
     int (*run_list)(void *ctx, const struct run_filter *f, struct run_list *out,
                     struct dmt_err *err);
     int (*run_list_status)(void *ctx, int status, struct run_list *out, struct dmt_err *err);
+    /* Cheap reads for pollers (no snapshot is parsed): the status and
+     * cancel flag of one run; the ids of up to limit runs in a status,
+     * oldest first, into ids (room for limit), *n of them. */
+    int (*run_state)(void *ctx, int64_t id, int *status, bool *cancel_requested,
+                     struct dmt_err *err);
+    int (*run_ids)(void *ctx, int status, int limit, int64_t *ids, size_t *n,
+                   struct dmt_err *err);
 
     /* Task results: one row per (run, idx). insert fills id; update writes
      * status, attempts, exit_code, error, started_at, finished_at, outputs

@@ -508,3 +508,122 @@ export function varOf(list, name) {
   assert.ok(v, `no variable ${name} in ${JSON.stringify(list.map((x) => x.name))}`);
   return v;
 }
+
+// ------------------------------------------------------------- run helpers
+
+/** The repository root (tests/integration/../..). */
+export const REPO_ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+
+export const RUN_STATUSES_ENDED = ['succeeded', 'failed', 'canceled', 'interrupted'];
+
+/** POST /jobs/{job}/runs, asserting 201 and its Location; returns the run. */
+export async function startRun(s, job, environment, what = '') {
+  const r = await s.post(`/api/v1/jobs/${encodeURIComponent(job)}/runs`, { environment });
+  expectStatus(r, 201, what || `start a run of ${job} in ${environment}`);
+  assert.ok(r.json && Number.isInteger(r.json.id), `the new run has an integer id: ${r.text.slice(0, 500)}`);
+  const loc = r.headers.get('location');
+  assert.ok(loc, 'POST /runs must answer with a Location');
+  assert.equal(loc.startsWith('http') ? new URL(loc).pathname : loc, `/api/v1/runs/${r.json.id}`, 'Location of the new run');
+  return r.json;
+}
+
+/**
+ * Poll GET /api/v1/runs/{id} until its status is one of `statuses` (default:
+ * any end state); fails after timeoutMs with the last state seen.
+ */
+export async function waitForRun(s, id, statuses = RUN_STATUSES_ENDED, timeoutMs = 20000) {
+  const want = Array.isArray(statuses) ? statuses : [statuses];
+  const deadline = Date.now() + timeoutMs;
+  let last = null;
+  for (;;) {
+    const r = await s.get(`/api/v1/runs/${id}`);
+    expectStatus(r, 200, `GET run ${id}`);
+    last = r.json;
+    if (want.includes(last.status)) return last;
+    if (Date.now() > deadline) {
+      assert.fail(`run ${id} did not reach ${want.join('|')} within ${timeoutMs} ms; last seen: ${JSON.stringify(last).slice(0, 3000)}`);
+    }
+    await sleep(50);
+  }
+}
+
+/** Start a run and wait for it to end; returns the ended run. */
+export async function runToEnd(s, job, environment, timeoutMs = 20000) {
+  const run = await startRun(s, job, environment);
+  return waitForRun(s, run.id, RUN_STATUSES_ENDED, timeoutMs);
+}
+
+/** The stored log of a run (GET /runs/{id}/log), asserting 200. */
+export async function runLog(s, id) {
+  const r = await s.get(`/api/v1/runs/${id}/log`);
+  expectStatus(r, 200, `GET log of run ${id}`);
+  return r.text;
+}
+
+/** A task result of a run by name. */
+export function taskOf(run, name) {
+  assert.ok(Array.isArray(run.tasks), `run.tasks should be an array: ${JSON.stringify(run).slice(0, 1000)}`);
+  const t = run.tasks.find((x) => x.name === name);
+  assert.ok(t, `run ${run.id} has no task ${name}: ${JSON.stringify(run.tasks)}`);
+  return t;
+}
+
+/** True if no process `pid` exists, or it is only a zombie (dead, not reaped). */
+export function processGone(pid) {
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    if (e.code === 'ESRCH') return true;
+    if (e.code !== 'EPERM') throw e;
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+    return state === 'Z' || state === 'X';
+  } catch {
+    return true;
+  }
+}
+
+/** Wait (bounded) for process pid to be gone; fails naming what it still is. */
+export async function waitProcessGone(pid, timeoutMs = 10000, what = 'process') {
+  const deadline = Date.now() + timeoutMs;
+  while (!processGone(pid)) {
+    if (Date.now() > deadline) {
+      let info = '';
+      try { info = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' '); } catch { /* gone */ }
+      assert.fail(`${what} ${pid} (${info}) still runs ${timeoutMs} ms later`);
+    }
+    await sleep(50);
+  }
+}
+
+/** Wait (bounded) for a file to exist with non-empty content; returns its trimmed text. */
+export async function waitForFile(file, timeoutMs = 15000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const t = fs.readFileSync(file, 'utf8');
+      if (t.trim().length && t.endsWith('\n')) return t.trim();
+    } catch { /* not yet */ }
+    if (Date.now() > deadline) assert.fail(`file ${file} did not appear within ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+/** Read a pid written by a task script (one line). */
+export async function waitForPid(file, timeoutMs = 15000) {
+  const t = await waitForFile(file, timeoutMs);
+  const pid = Number(t);
+  assert.ok(Number.isInteger(pid) && pid > 1, `${file} should hold a pid, got ${JSON.stringify(t)}`);
+  return pid;
+}
+
+/** A job with one shell task per entry of tasks ({name, script, ...task fields}). */
+export async function mkShellJob(s, job, tasks) {
+  await mkJob(s, job);
+  for (const t of tasks) {
+    const { name, script, variables = {}, ...rest } = t;
+    await mkTask(s, job, name, { ...rest, variables: { script, ...variables } });
+  }
+}
