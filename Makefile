@@ -26,7 +26,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
 EMBED   := src/http/openapi.json $(shell find web -type f 2>/dev/null | sort)
 
-.PHONY: all run test unit integration lint deps deps-test bench clean asan format plugins
+.PHONY: all run test unit integration ui lint deps deps-test bench clean asan format plugins
 all: build/dmt
 
 deps:
@@ -78,6 +78,12 @@ integration: build/asan/dmt build/dmt plugins
 	    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	    node --test --test-concurrency=1 integration/
 
+# The web UI in real headless Chromium (Debian's chromium, playwright-core).
+ui: build/asan/dmt build/dmt
+	cd tests && DMT_BIN=$(CURDIR)/build/asan/dmt DMT_CLI=$(CURDIR)/build/dmt \
+	    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    node --test --test-concurrency=1 ui/
+
 lint:
 	cd tests && ./node_modules/.bin/redocly lint --format=stylish ../src/http/openapi.json
 
@@ -86,6 +92,7 @@ test: deps-test
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory ui
 
 bench: deps-test build/dmt
 	bash bench/api.sh && bash bench/dispatch.sh && bash bench/logs.sh && bash bench/concurrency.sh

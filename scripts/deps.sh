@@ -8,7 +8,7 @@ what=${1:-build}
 
 build_pkgs="gcc make pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
 libsodium-dev libcurl4-gnutls-dev"
-test_pkgs="libcriterion-dev wrk curl nodejs npm sqlite3 procps"
+test_pkgs="libcriterion-dev wrk curl nodejs npm sqlite3 procps chromium"
 
 pkgs=$build_pkgs
 [ "$what" = test ] && pkgs="$pkgs $test_pkgs"
@@ -33,7 +33,8 @@ if [ -n "$missing" ]; then
     $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
-if [ "$what" = test ] && [ ! -x tests/node_modules/.bin/redocly ]; then
+if [ "$what" = test ] && { [ ! -x tests/node_modules/.bin/redocly ] ||
+    [ ! -d tests/node_modules/playwright-core ]; }; then
     echo "deps: installing npm test tools" >&2
     (cd tests && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -44,7 +44,17 @@ struct cli {
  * exit status. argv[0] is "serve" and argv[1..argc-1] are its options, as
  * a getopt-style parser expects. Defined in serve.c.
  */
+struct store;
 int cmd_serve(int argc, char **argv);
+/* `dmt admin rotate-key` (admin.c): re-seals every secret under a new key. */
+int cmd_admin(int argc, char **argv);
+/* The key file used when none is given: "<database path>.key". */
+void serve_default_key_file(const char *url, char *out, size_t len);
+/* Loads the master key for the store at url (creating the key file on a
+ * database that has none yet), checks it against the database, makes it
+ * the process key and seals secrets still in clear. */
+int serve_load_master_key(struct store *st, const char *url, const char *key_file,
+                          const char *hex, struct dmt_err *err);
 
 /*
  * The client verbs. argv[0] is the group word ("env", "job", "task", "var",

@@ -47,6 +47,11 @@ static const char usage_text[] =
     "  dmt runs [--job J] [--env E] [--status S] [--limit N]   newest first\n"
     "  dmt log RUN [--follow]            a run's log; --follow streams it until the run ends\n"
     "  dmt cancel RUN | rerun RUN [--follow]\n"
+    "  dmt user ls | add NAME --role R [--password -] | rm NAME\n"
+    "  dmt token ls | add NAME [--user U] | rm ID\n"
+    "\n"
+    "administration (on the database itself; stop the server first):\n"
+    "  dmt admin rotate-key --db URL [--key-file F] --new-key-file F\n"
     "  dmt version | help [COMMAND]\n"
     "\n"
     "--json prints the server's JSON instead of tables. Exit status: 0 success,\n"
@@ -85,6 +90,8 @@ int main(int argc, char **argv) {
         return CLI_EXIT_USAGE;
     }
     if (strcmp(argv[1], "serve") == 0) return cmd_serve(argc - 1, argv + 1);
+    /* Works on the database directly, not through the API. */
+    if (strcmp(argv[1], "admin") == 0) return cmd_admin(argc - 1, argv + 1);
     /* The child side of shared-object plugins, started by the server. */
     if (strcmp(argv[1], "plugin-host") == 0) return plugin_host_main(argc - 1, argv + 1);
 

@@ -4,6 +4,7 @@
  * until SIGINT or SIGTERM.
  */
 #include <errno.h>
+#include <sodium.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,11 +13,13 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/seal.h"
 #include "core/util.h"
 #include "exec/executor.h"
 #include "http/auth.h"
 #include "http/server.h"
 #include "model/demo.h"
+#include "model/secrets.h"
 #include "plugin/plugin.h"
 #include "store/store.h"
 
@@ -24,6 +27,7 @@ static const char usage[] =
     "usage: dmt serve [--listen HOST:PORT] [--db URL] [--demo] [--max-body BYTES]\n"
     "                 [--threads N] [--plugin-dir DIR]... [--concurrency N]\n"
     "                 [--data-dir DIR] [--grace SECONDS] [--no-executor]\n"
+    "                 [--key-file PATH]\n"
     "  --listen HOST:PORT  where to listen (default 127.0.0.1:8080; port 0 picks one)\n"
     "  --db URL            sqlite:PATH (default sqlite:./dmt.db)\n"
     "  --demo              on a new database, create a small demo workflow\n"
@@ -34,7 +38,10 @@ static const char usage[] =
     "  --data-dir DIR      where runs keep their working folders (default ./dmt-data)\n"
     "  --grace SECONDS     between SIGTERM and SIGKILL of a stopped task (default 10)\n"
     "  --no-executor       serve the API only; runs wait for an executor elsewhere\n"
-    "environment: DMT_ADMIN_PASSWORD, DMT_ADMIN_TOKEN (first start only),\n"
+    "  --key-file PATH     the master key sealing secrets (default: the database path\n"
+    "                      plus .key, created with mode 0600 on first start)\n"
+    "environment: DMT_MASTER_KEY (64 hex characters; instead of the key file),\n"
+    "             DMT_ADMIN_PASSWORD, DMT_ADMIN_TOKEN (first start only),\n"
     "             DMT_PLUGIN_PATH (colon-separated plugin folders)\n";
 
 static int serve_usage(const char *fmt, const char *arg) {
@@ -78,6 +85,52 @@ static const char **plugin_dirs(const char *const *cli_dirs, size_t ncli, char *
     return dirs;
 }
 
+/* Reads and then wipes the environment variable name: the value stays
+ * in this process only as long as it is needed, and not in
+ * /proc/PID/environ. Returns a malloc'd copy or NULL. */
+static char *take_env(const char *name) {
+    char *v = getenv(name);
+    if (v == NULL || *v == '\0') return NULL;
+    char *copy = util_strdup(v);
+    sodium_memzero(v, strlen(v));
+    unsetenv(name);
+    return copy;
+}
+
+static void free_secret(char *s) {
+    if (s == NULL) return;
+    sodium_memzero(s, strlen(s));
+    free(s);
+}
+
+void serve_default_key_file(const char *url, char *out, size_t len) {
+    const char *path = strncmp(url, "sqlite:", 7) == 0 ? url + 7 : "dmt.db";
+    if (*path == '\0' || strcmp(path, ":memory:") == 0) path = "dmt.db";
+    snprintf(out, len, "%s.key", path);
+}
+
+int serve_load_master_key(struct store *st, const char *url, const char *key_file,
+                          const char *hex, struct dmt_err *err) {
+    char def[1100];
+    if (key_file == NULL) {
+        serve_default_key_file(url, def, sizeof(def));
+        key_file = def;
+    }
+    /* A database that already holds sealed secrets never gets a new key. */
+    char *check = NULL;
+    bool sealed_before = st->ops->kv_get(st->ctx, "master_key_check", &check, NULL) == DMT_OK;
+    free(check);
+    unsigned char key[SEAL_KEY_BYTES];
+    bool created = false;
+    int rc = seal_key_load(hex, key_file, !sealed_before, key, &created, err);
+    if (rc != DMT_OK) return rc;
+    if (created) log_info("created the master key file %s (mode 0600): back it up", key_file);
+    rc = seal_key_set(key);
+    if (rc == DMT_OK) rc = secrets_start(st, key, err);
+    sodium_memzero(key, sizeof(key));
+    return rc;
+}
+
 /* Parses the value of a numeric option into *out within [min, max]. */
 static bool num_opt(const char *value, int64_t min, int64_t max, int64_t *out) {
     return util_parse_i64(value, out) && *out >= min && *out <= max;
@@ -86,6 +139,7 @@ static bool num_opt(const char *value, int64_t min, int64_t max, int64_t *out) {
 int cmd_serve(int argc, char **argv) {
     const char *listen = "127.0.0.1:8080", *db = "sqlite:./dmt.db", *data_dir = "./dmt-data";
     bool demo = false, executor = true;
+    const char *key_file = NULL;
     int64_t max_body = 1 << 20, threads = 2, concurrency = 16, grace = 10;
     const char *cli_dirs[argc > 0 ? argc : 1];
     size_t ncli_dirs = 0;
@@ -107,6 +161,8 @@ int cmd_serve(int argc, char **argv) {
             db = argv[++i];
         } else if (strcmp(a, "--plugin-dir") == 0) {
             cli_dirs[ncli_dirs++] = argv[++i];
+        } else if (strcmp(a, "--key-file") == 0) {
+            key_file = argv[++i];
         } else if (strcmp(a, "--data-dir") == 0) {
             data_dir = argv[++i];
         } else if (strcmp(a, "--max-body") == 0) {
@@ -138,6 +194,7 @@ int cmd_serve(int argc, char **argv) {
     struct store *st = NULL;
     struct http_server *srv = NULL;
     struct executor *ex = NULL;
+    struct store_maintainer *maint = NULL;
     char *env_dirs = NULL;
     const char **dirs = plugin_dirs(cli_dirs, ncli_dirs, &env_dirs);
     /* Shared-object plugins are described and run by this very binary. */
@@ -150,8 +207,18 @@ int cmd_serve(int argc, char **argv) {
     free(dirs);
     free(env_dirs);
     if (store_open(url, &st, &err) != DMT_OK) goto out;
-    if (auth_bootstrap(st, getenv("DMT_ADMIN_PASSWORD"), getenv("DMT_ADMIN_TOKEN"), &err) != DMT_OK)
-        goto out;
+    if (store_maintainer_start(url, 200, &maint, &err) != DMT_OK) goto out;
+    {
+        /* The master key first: a wrong one stops the start here. */
+        char *hex = take_env("DMT_MASTER_KEY");
+        char *pw = take_env("DMT_ADMIN_PASSWORD"), *tok = take_env("DMT_ADMIN_TOKEN");
+        int boot = serve_load_master_key(st, url, key_file, hex, &err);
+        if (boot == DMT_OK) boot = auth_bootstrap(st, pw, tok, &err);
+        free_secret(hex);
+        free_secret(pw);
+        free_secret(tok);
+        if (boot != DMT_OK) goto out;
+    }
     if (demo) {
         bool created;
         if (model_demo_create(st, &created, &err) != DMT_OK) goto out;
@@ -192,8 +259,10 @@ out:
     /* Stop taking requests first, then stop the runs (grace period). */
     http_server_stop(srv);
     executor_stop(ex);
+    store_maintainer_stop(maint);
     store_close(st);
     plugin_registry_cleanup();
+    seal_key_set(NULL);
     dmt_err_cleanup(&err);
     return status;
 }

@@ -32,7 +32,9 @@
     X(ERR_PREFLIGHT,    16, 422, "preflight failed")                         \
     X(ERR_UNSUPPORTED,  17, 415, "unsupported media type")                   \
     X(ERR_CONFIG,       18, 500, "configuration error")                      \
-    X(ERR_HTTP,         19, 502, "unexpected answer from the server")
+    X(ERR_HTTP,         19, 502, "unexpected answer from the server")       \
+    X(ERR_LOCKED,       20, 429, "too many failed logins")                   \
+    X(ERR_CRYPTO,       21, 500, "cannot decrypt a secret")
 
 enum dmt_status {
 #define X(name, num, http, msg) DMT_##name = num,

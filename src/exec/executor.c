@@ -35,13 +35,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/events.h"
 #include "core/metrics.h"
 #include "core/notify.h"
 #include "core/util.h"
+#include "exec/logwriter.h"
 #include "exec/mask.h"
 #include "exec/proc.h"
 #include "model/resolve.h"
 #include "model/run.h"
+#include "model/secrets.h"
 #include "plugin/plugin.h"
 
 #define CHUNK_MAX (1024 * 1024) /* a stream's buffer is flushed at this size */
@@ -107,6 +110,7 @@ struct executor {
     atomic_bool stopping;
     bool stop_seen;
     struct store *store;
+    struct logwriter *lw; /* stores the logs, on its own thread */
     struct active *list;
     unsigned nactive;
     int64_t last_seq;
@@ -133,13 +137,22 @@ static int save_result_tx(struct store *s, void *arg, struct dmt_err *err) {
     return s->ops->result_update(s->ctx, arg, err);
 }
 
+/* Tells /api/v1/events (and, through notify_post, everyone) that a run or
+ * one of its task results changed. */
+static void publish_run(int64_t id, int64_t version, const char *action, const char *status) {
+    char name[24], path[48];
+    snprintf(name, sizeof(name), "%lld", (long long)id);
+    snprintf(path, sizeof(path), "/api/v1/runs/%lld", (long long)id);
+    events_publish("run", name, path, version, action, status);
+}
+
 static void save_run(struct executor *ex, struct run *r) {
     struct dmt_err err;
     dmt_err_init(&err);
     if (store_tx(ex->store, TX_WRITE, save_run_tx, r, &err) != DMT_OK)
         log_error("run %lld: cannot save its state: %s", (long long)r->m.id, err.msg);
     dmt_err_cleanup(&err);
-    notify_post();
+    publish_run(r->m.id, r->m.version, "updated", run_status_name(r->status));
 }
 
 static void save_result(struct executor *ex, struct task_result *t) {
@@ -149,7 +162,7 @@ static void save_result(struct executor *ex, struct task_result *t) {
         log_error("run %lld: cannot save the result of %s: %s", (long long)t->run_id, t->name,
                   err.msg);
     dmt_err_cleanup(&err);
-    notify_post();
+    publish_run(t->run_id, 0, "task", result_status_name(t->status));
 }
 
 /* Stores one log chunk. Logs are appended outside transactions: they are
@@ -185,8 +198,10 @@ static void sys_line(struct executor *ex, int64_t run_id, int task_idx, const ch
     if (n < 0) return;
     if ((size_t)n > sizeof(line) - 2) n = sizeof(line) - 2;
     line[n++] = '\n';
-    append_log(ex->store, run_id, task_idx, LOG_SYSTEM, line, (size_t)n);
-    notify_post();
+    char *copy = malloc((size_t)n);
+    if (copy == NULL) abort();
+    memcpy(copy, line, (size_t)n);
+    logwriter_put(ex->lw, run_id, task_idx, LOG_SYSTEM, copy, (size_t)n);
 }
 
 /* --- log streams ---------------------------------------------------------- */
@@ -198,12 +213,14 @@ static void flush_stream(struct executor *ex, struct active *a, int i, bool fina
     if (s->len == 0) return;
     size_t out_len, consumed;
     char *out = masker_apply(a->mask, s->data, s->len, final, &out_len, &consumed);
-    append_log(ex->store, a->run.m.id, (int)a->cur, i == 0 ? LOG_STDOUT : LOG_STDERR, out, out_len);
-    free(out);
+    if (out_len > 0)
+        logwriter_put(ex->lw, a->run.m.id, (int)a->cur, i == 0 ? LOG_STDOUT : LOG_STDERR, out,
+                      out_len);
+    else
+        free(out);
     memmove(s->data, s->data + consumed, s->len - consumed);
     s->len -= consumed;
     s->since = s->len ? now_ms() : 0;
-    notify_post();
 }
 
 /* Reads what the pipe of stream i has (bounded), flushing full buffers.
@@ -250,6 +267,8 @@ static int lookup_tx(struct store *s, void *arg, struct dmt_err *err) {
         if (v.tasks.items[i].m.id == l->task_id) task = &v.tasks.items[i];
     if (rc == DMT_OK && (env == NULL || task == NULL))
         rc = dmt_err_set(err, DMT_ERR_NOT_FOUND, "its task or environment no longer exists");
+    /* The only place secrets are opened: for the task about to start. */
+    if (rc == DMT_OK) rc = secrets_open_view(&v, err);
     if (rc == DMT_OK) {
         json_decref(l->values);
         l->values = resolve_task_values(&v, env, task, true);
@@ -461,6 +480,7 @@ static void finish_run(struct executor *ex, struct active *a, int status) {
     /* The last line is stored before the status turns terminal, so a log
      * follower that stops at the terminal status has seen it. */
     sys_line(ex, r->m.id, -1, "run %s", run_status_name(status));
+    logwriter_sync(ex->lw);
     r->status = status;
     util_now_rfc3339(r->finished_at, sizeof(r->finished_at));
     save_run(ex, r);
@@ -720,7 +740,7 @@ static void claim(struct executor *ex, int64_t id) {
         return;
     }
     dmt_err_cleanup(&err);
-    notify_post();
+    publish_run(c.run.m.id, c.run.m.version, "updated", run_status_name(c.run.status));
     struct active *a = calloc(1, sizeof(*a));
     if (a == NULL) abort();
     a->run = c.run;
@@ -930,6 +950,7 @@ int executor_start(const struct executor_opts *opts, struct executor **out, stru
         ex->data_dir = abs;
     }
     if (rc == DMT_OK) rc = store_open(ex->db_url, &ex->store, err);
+    if (rc == DMT_OK) rc = logwriter_start(ex->db_url, &ex->lw, err);
     if (rc == DMT_OK) {
         ex->wake_watch = (struct watch){NULL, W_WAKE};
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &ex->wake_watch};
@@ -940,6 +961,7 @@ int executor_start(const struct executor_opts *opts, struct executor **out, stru
     }
     if (rc != DMT_OK) {
         notify_remove_hook(ex->hook);
+        logwriter_stop(ex->lw);
         store_close(ex->store);
         if (ex->epfd >= 0) close(ex->epfd);
         if (ex->wakefd >= 0) close(ex->wakefd);
@@ -958,6 +980,7 @@ void executor_stop(struct executor *ex) {
     atomic_store(&ex->stopping, true);
     wake_hook(ex);
     pthread_join(ex->thread, NULL);
+    logwriter_stop(ex->lw);
     notify_remove_hook(ex->hook);
     store_close(ex->store);
     close(ex->epfd);

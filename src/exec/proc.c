@@ -322,6 +322,10 @@ int proc_spawn(struct proc *p, const struct proc_opts *opts, struct dmt_err *err
         rc = spawn_fail(err, errno, "fcntl: %s", strerror(errno));
         goto out;
     }
+    /* A larger stdout pipe lets a chatty task write on while the server is
+     * storing the previous piece (fewer wake-ups and reads); best effort,
+     * the default 64 KiB works too. */
+    fcntl(out[0], F_SETPIPE_SZ, 1 << 20);
 
     struct child_args a = {
         .opts = opts,

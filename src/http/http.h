@@ -41,6 +41,13 @@ struct req {
     struct store *store;                 /* this thread's store handle */
     struct dmt_err err;
     int64_t user_id; /* the authenticated user, 0 if anonymous */
+    char user_name[72]; /* their name, "" if anonymous */
+    int role;           /* their enum role; ROLE_NONE if anonymous */
+    bool via_cookie;    /* authenticated by the session cookie (CSRF applies) */
+    int64_t session_id; /* that session, 0 otherwise */
+    char csrf_hash[65]; /* hex BLAKE2b of the session's CSRF token */
+    bool delayed;       /* suspended until a delay ends; then answer err */
+    int delayed_code;
     int status;      /* HTTP status answered, for the access log */
     char allow[64];  /* the Allow header of a 405 */
     bool cacheable;  /* a GET whose answer depends only on path and data */
@@ -63,6 +70,8 @@ int reply_json(struct req *r, unsigned status, json_t *body, const char *etag);
 int reply_created(struct req *r, json_t *body, const char *etag, const char *loc_fmt, ...)
     __attribute__((format(printf, 4, 5)));
 int reply_empty(struct req *r, unsigned status);
+/* Queues resp (taken over) with the common headers. */
+int reply_response(struct req *r, unsigned status, struct MHD_Response *resp);
 int reply_text(struct req *r, unsigned status, const char *content_type, const char *text,
                size_t len);
 /* The problem+json for r->err (or for code with its default message). */
@@ -208,6 +217,42 @@ int res_run_cancel(struct req *r);
 int res_run_rerun(struct req *r);
 int res_run_log(struct req *r);
 int res_metrics(struct req *r);
+int res_session_get(struct req *r);
+int res_session_create(struct req *r);
+int res_session_delete(struct req *r);
+int res_user_list(struct req *r);
+int res_user_create(struct req *r);
+int res_user_get(struct req *r);
+int res_user_patch(struct req *r);
+int res_user_delete(struct req *r);
+int res_token_list(struct req *r);
+int res_token_create(struct req *r);
+int res_token_delete(struct req *r);
+int res_audit_list(struct req *r);
+
+/* Suspends r and answers the problem for code (r->err) after ms
+ * milliseconds without holding a server thread (a failed login is
+ * answered slowly). Returns DMT_OK. */
+int reply_problem_later(struct req *r, int code, unsigned ms);
+
+/* Whether r came over TLS (cookies get Secure). */
+bool req_is_tls(const struct req *r);
+
+/* The actor of an authenticated request (borrowed from r). */
+struct actor req_actor(const struct req *r);
+
+/* Writes one audit entry inside the caller's write transaction: who is
+ * r's user; detail (taken over, may be NULL) never holds a secret. */
+int audit_write(struct store *s, const struct req *r, const char *action, const char *kind,
+                const char *name, json_t *detail, struct dmt_err *err);
+int res_events(struct req *r);
+int res_ui(struct req *r);
+
+/* Publishes the change a committed write made (res_events.c): its kind and
+ * name from location (when given) or the request path, its version from
+ * etag, its action from the method and status. Called by op_run. */
+void http_events_publish_write(struct req *r, unsigned status, const char *etag,
+                               const char *location);
 
 /* --- representations (repr.c) ---------------------------------------- */
 /* Each returns a new reference. Secret values are never included. */

@@ -122,8 +122,24 @@ static int path_run_id(struct req *r, int64_t *id) {
     return DMT_OK;
 }
 
-/* Who asked, for triggered_by (user names come with user management). */
-static const char *who(const struct req *r) { return r->user_id != 0 ? "admin" : "anonymous"; }
+/* Who asked, for triggered_by. */
+static const char *who(const struct req *r) {
+    return r->user_name[0] != '\0' ? r->user_name : "anonymous";
+}
+
+/* A protected environment is run against only by admins and its grants
+ * (DESIGN.md §7). A missing environment is left to the model to report. */
+static int check_env_grant(struct store *s, const struct req *r, const char *env,
+                           struct dmt_err *err) {
+    struct env e = {0};
+    int rc = s->ops->env_get(s->ctx, env, &e, NULL);
+    if (rc == DMT_ERR_NOT_FOUND) return DMT_OK;
+    if (rc != DMT_OK) return dmt_err_set(err, rc, "cannot read environment '%s'", env);
+    struct actor a = req_actor(r);
+    rc = env_check_grant(&e, &a, err);
+    env_cleanup(&e);
+    return rc;
+}
 
 /* --- POST /jobs/{job}/runs -------------------------------------------------- */
 
@@ -135,7 +151,9 @@ static int create_tx(struct store *s, void *arg, struct dmt_err *err) {
     struct op *op = arg;
     const struct create_args *a = op->arg;
     struct run run = {0};
-    int rc = model_run_create(s, op->r->params[0], a->environment, who(op->r), &run, err);
+    int rc = check_env_grant(s, op->r, a->environment, err);
+    if (rc == DMT_OK)
+        rc = model_run_create(s, op->r->params[0], a->environment, who(op->r), &run, err);
     if (rc == DMT_OK) rc = answer_run(op, s, 201, &run, err);
     run_cleanup(&run);
     return rc;
@@ -264,8 +282,11 @@ int res_run_cancel(struct req *r) {
 
 static int rerun_tx(struct store *s, void *arg, struct dmt_err *err) {
     struct op *op = arg;
-    struct run run = {0};
-    int rc = model_run_rerun(s, *(const int64_t *)op->arg, who(op->r), &run, err);
+    struct run run = {0}, old = {0};
+    int rc = s->ops->run_get(s->ctx, *(const int64_t *)op->arg, &old, err);
+    if (rc == DMT_OK) rc = check_env_grant(s, op->r, old.environment, err);
+    run_cleanup(&old);
+    if (rc == DMT_OK) rc = model_run_rerun(s, *(const int64_t *)op->arg, who(op->r), &run, err);
     if (rc == DMT_OK) rc = answer_run(op, s, 201, &run, err);
     run_cleanup(&run);
     return rc;

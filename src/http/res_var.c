@@ -246,6 +246,8 @@ static int override_put_tx(struct store *s, void *arg, struct dmt_err *err) {
     const struct override *cur = NULL;
     int rc = view_load(op, s, &v, &t, &var, err);
     if (rc == DMT_OK) rc = find_env(op, &v, var, &env, &cur, err);
+    struct actor who = req_actor(op->r);
+    if (rc == DMT_OK) rc = env_check_grant(env, &who, err);
     if (rc == DMT_OK) rc = override_if_match(op, cur, err);
     struct override o = {0};
     bool created = false;
@@ -284,6 +286,8 @@ static int override_delete_tx(struct store *s, void *arg, struct dmt_err *err) {
     if (rc == DMT_OK && o == NULL)
         rc = dmt_err_set(err, DMT_ERR_NOT_FOUND, "'%s' has no override for '%s'", var->name,
                          env->name);
+    struct actor who = req_actor(op->r);
+    if (rc == DMT_OK) rc = env_check_grant(env, &who, err);
     if (rc == DMT_OK) rc = override_if_match(op, o, err);
     if (rc == DMT_OK) rc = model_override_delete(s, t, var, o, err);
     if (rc == DMT_OK) op_answer(op, 204, NULL, NULL, NULL);

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "http/http.h"
+#include "model/secrets.h"
 
 static int workflow_tx(struct store *s, void *arg, struct dmt_err *err) {
     struct job_view v;
@@ -23,6 +24,9 @@ static int plan_tx(struct store *s, void *arg, struct dmt_err *err) {
         if (strcmp(v.envs.items[i].name, env_name) == 0) env = &v.envs.items[i];
     if (rc == DMT_OK && env == NULL)
         rc = dmt_err_set(err, DMT_ERR_NOT_FOUND, "no environment named '%s'", env_name);
+    /* Preflight checks what secrets resolve to (in memory; the plan shows
+     * them masked). */
+    if (rc == DMT_OK) rc = secrets_open_view(&v, err);
     if (rc == DMT_OK) op_answer(op, 200, resolve_plan(&v, env), NULL, NULL);
     job_view_cleanup(&v);
     return rc;

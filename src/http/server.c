@@ -34,6 +34,21 @@ struct http_server {
     int notify_hook; /* -1 if not registered */
     pthread_t ticker;
     bool ticker_started;
+    /* Answers held back for a while (failed logins), under delay_lock. */
+    pthread_mutex_t delay_lock;
+    pthread_cond_t delay_cond;
+    struct delayed *delayed;
+    bool delay_stopping;
+    pthread_t delayer;
+    bool delayer_started;
+    bool tls; /* served over TLS */
+};
+
+/* One suspended connection whose answer waits until `until`. */
+struct delayed {
+    struct MHD_Connection *conn;
+    struct timespec until; /* CLOCK_MONOTONIC */
+    struct delayed *next;
 };
 
 /* Each MHD thread opens its own store connection on first use; the key's
@@ -53,20 +68,30 @@ struct route {
     const char *pattern; /* "*" matches one path segment */
     http_handler_fn fn[M_COUNT];
     bool nocache; /* its GET depends on more than path and data */
+    /* The least role each method needs (DESIGN.md §7), one letter per
+     * method in the order GET POST PUT PATCH DELETE: '-' anyone, 'v'
+     * viewer, 'o' operator, 'e' editor, 'a' admin. NULL: GET viewer,
+     * writes editor. Routes outside /api/v1 other than /metrics (/healthz,
+     * the UI's static assets) need no login whatever this says. */
+    const char *roles;
 };
 
 #define V "/api/v1"
 #define VAR V "/jobs/*/tasks/*/variables/*"
 /* R: a route; Q: a route whose GET also depends on its query string. */
-#define R(pattern, ...) {pattern, {__VA_ARGS__}, false}
-#define Q(pattern, ...) {pattern, {__VA_ARGS__}, true}
+#define R(pattern, ...) {pattern, {__VA_ARGS__}, false, NULL}
+#define Q(pattern, ...) {pattern, {__VA_ARGS__}, true, NULL}
+/* RA: a route with its roles spelled out (see struct route). */
+#define RA(roles, pattern, ...) {pattern, {__VA_ARGS__}, false, roles}
+#define QA(roles, pattern, ...) {pattern, {__VA_ARGS__}, true, roles}
 static const struct route routes[] = {
     R("/healthz", [M_GET] = res_healthz),
     R(V "/openapi.json", [M_GET] = res_openapi),
     R(V "/plugins", [M_GET] = res_plugin_list),
     R(V "/plugins/*", [M_GET] = res_plugin_get),
-    R(V "/environments", [M_GET] = res_env_list, [M_POST] = res_env_create),
-    R(V "/environments/*", [M_GET] = res_env_get, [M_PATCH] = res_env_patch, [M_DELETE] = res_env_delete),
+    RA("vaaaa", V "/environments", [M_GET] = res_env_list, [M_POST] = res_env_create),
+    RA("vaaaa", V "/environments/*", [M_GET] = res_env_get, [M_PATCH] = res_env_patch,
+       [M_DELETE] = res_env_delete),
     R(V "/jobs", [M_GET] = res_job_list, [M_POST] = res_job_create),
     R(V "/jobs/*", [M_GET] = res_job_get, [M_PATCH] = res_job_patch, [M_DELETE] = res_job_delete),
     R(V "/jobs/*/workflow", [M_GET] = res_workflow_get),
@@ -76,16 +101,29 @@ static const struct route routes[] = {
     R(V "/jobs/*/tasks/*/variables", [M_GET] = res_var_list, [M_POST] = res_var_create),
     R(VAR, [M_GET] = res_var_get, [M_PATCH] = res_var_patch, [M_DELETE] = res_var_delete),
     R(VAR "/overrides/*", [M_GET] = res_override_get, [M_PUT] = res_override_put, [M_DELETE] = res_override_delete),
-    R(V "/jobs/*/runs", [M_POST] = res_run_create),
+    RA("voooo", V "/jobs/*/runs", [M_POST] = res_run_create),
     Q(V "/runs", [M_GET] = res_run_list),
     R(V "/runs/*", [M_GET] = res_run_get),
-    R(V "/runs/*/cancel", [M_POST] = res_run_cancel),
-    R(V "/runs/*/rerun", [M_POST] = res_run_rerun),
+    RA("voooo", V "/runs/*/cancel", [M_POST] = res_run_cancel),
+    RA("voooo", V "/runs/*/rerun", [M_POST] = res_run_rerun),
     Q(V "/runs/*/log", [M_GET] = res_run_log),
     Q("/metrics", [M_GET] = res_metrics),
+    QA("v-vvv", V "/session", [M_GET] = res_session_get, [M_POST] = res_session_create,
+       [M_DELETE] = res_session_delete),
+    RA("aaaaa", V "/users", [M_GET] = res_user_list, [M_POST] = res_user_create),
+    RA("aaaaa", V "/users/*", [M_GET] = res_user_get, [M_PATCH] = res_user_patch,
+       [M_DELETE] = res_user_delete),
+    RA("aaaaa", V "/tokens", [M_GET] = res_token_list, [M_POST] = res_token_create),
+    RA("aaaaa", V "/tokens/*", [M_DELETE] = res_token_delete),
+    QA("aaaaa", V "/audit", [M_GET] = res_audit_list),
+    Q(V "/events", [M_GET] = res_events),
+    R("/", [M_GET] = res_ui),
+    R("/assets/*", [M_GET] = res_ui),
 };
 #undef R
 #undef Q
+#undef RA
+#undef QA
 #undef VAR
 #undef V
 
@@ -173,6 +211,10 @@ int reply_created(struct req *r, json_t *body, const char *etag, const char *loc
     vsnprintf(loc, sizeof(loc), loc_fmt, ap);
     va_end(ap);
     return reply_json_typed(r, 201, body, etag, loc, "application/json");
+}
+
+int reply_response(struct req *r, unsigned status, struct MHD_Response *resp) {
+    return queue(r, status, resp);
 }
 
 int reply_empty(struct req *r, unsigned status) {
@@ -323,6 +365,88 @@ static int cached_tx(struct store *s, void *arg, struct dmt_err *err) {
     return rc != DMT_OK ? rc : op->fn(s, op, err);
 }
 
+/* --- the audit log ----------------------------------------------------- */
+
+bool req_is_tls(const struct req *r) { return r->srv->tls; }
+
+struct actor req_actor(const struct req *r) {
+    return (struct actor){r->user_id, r->user_name, r->role};
+}
+
+int audit_write(struct store *s, const struct req *r, const char *action, const char *kind,
+                const char *name, json_t *detail, struct dmt_err *err) {
+    struct audit_entry a = {0};
+    a.user = (char *)(r->user_name[0] != '\0' ? r->user_name : "-");
+    a.action = (char *)action;
+    a.kind = (char *)kind;
+    a.name = (char *)name;
+    a.detail = detail;
+    int rc = s->ops->audit_insert(s->ctx, &a, err);
+    json_decref(detail);
+    return rc;
+}
+
+/* The kind of object a route's write changes, from the last plural noun
+ * of its pattern ("/jobs/ * /tasks/ *" -> "task"); *action is set for the
+ * run verbs. */
+static const char *audit_kind(const char *route, const char **action) {
+    static const struct {
+        const char *seg, *kind, *action;
+    } map[] = {
+        {"environments", "environment", NULL}, {"jobs", "job", NULL},
+        {"tasks", "task", NULL},               {"variables", "variable", NULL},
+        {"overrides", "override", NULL},       {"runs", "run", "start"},
+        {"cancel", "run", "cancel"},           {"rerun", "run", "rerun"},
+        {"users", "user", NULL},               {"tokens", "token", NULL},
+        {"session", "session", NULL},
+    };
+    const char *kind = "object";
+    const char *p = route != NULL ? route : "";
+    while ((p = strchr(p, '/')) != NULL) {
+        p++;
+        size_t len = strcspn(p, "/");
+        for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+            if (strlen(map[i].seg) == len && strncmp(p, map[i].seg, len) == 0) {
+                kind = map[i].kind;
+                *action = map[i].action;
+                /* "runs" means a start only when it ends the path. */
+                if (strcmp(map[i].seg, "runs") == 0 && p[len] != '\0') *action = NULL;
+            }
+    }
+    return kind;
+}
+
+/* The tx function of a write: the change and its audit entry commit
+ * together. The entry names the object by its path and lists the names
+ * of the fields sent (never their values: they may be secrets). */
+static int audited_tx(struct store *s, void *arg, struct dmt_err *err) {
+    struct op *op = arg;
+    struct req *r = op->r;
+    int rc = op->fn(s, op, err);
+    if (rc != DMT_OK) return rc;
+    const char *action = NULL;
+    const char *kind = audit_kind(r->route, &action);
+    if (action == NULL) {
+        if (strcmp(r->method, "POST") == 0) action = "create";
+        else if (strcmp(r->method, "PUT") == 0) action = "set";
+        else if (strcmp(r->method, "PATCH") == 0) action = "update";
+        else action = "delete";
+    }
+    const char *name = op->location[0] != '\0' ? op->location : r->url;
+    if (strncmp(name, "/api/v1", 7) == 0) name += 7;
+    json_t *detail = json_pack("{s:i}", "status", (int)op->status);
+    if (json_is_object(r->json)) {
+        json_t *fields = json_array(), *env;
+        const char *key;
+        json_t *val;
+        json_object_foreach(r->json, key, val) json_array_append_new(fields, json_string(key));
+        json_object_set_new(detail, "fields", fields);
+        if (strcmp(kind, "run") == 0 && json_is_string(env = json_object_get(r->json, "environment")))
+            json_object_set(detail, "environment", env);
+    }
+    return audit_write(s, r, action, kind, name, detail, err);
+}
+
 int op_run(struct req *r, bool write, store_tx_fn fn, void *arg) {
     struct op op = {.r = r, .arg = arg, .fn = fn};
     bool cache = r->cacheable && !write;
@@ -335,11 +459,12 @@ int op_run(struct req *r, bool write, store_tx_fn fn, void *arg) {
         if (http_cache_get(r->url, seq, &e))
             return reply_serialized(r, e.status, e.body, e.len, e.etag[0] ? e.etag : NULL, NULL);
     }
-    int rc = store_tx(r->store, write, cache ? cached_tx : fn, &op, &r->err);
+    int rc = store_tx(r->store, write, write ? audited_tx : cache ? cached_tx : fn, &op, &r->err);
     if (rc != DMT_OK) {
         json_decref(op.body);
         return rc;
     }
+    if (write) http_events_publish_write(r, op.status, op.etag, op.location);
     if (op.status == 204) {
         json_decref(op.body);
         return reply_empty(r, 204);
@@ -459,9 +584,99 @@ static void *ticker_main(void *arg) {
     return NULL;
 }
 
-/* Looks up the route and handler; fills r->params. Returns DMT_OK, or
- * DMT_ERR_NOT_FOUND / DMT_ERR_METHOD with err set (and r->allow filled). */
-static int dispatch_find(struct req *r, http_handler_fn *out) {
+/* Whether a path needs a login at all: the API and /metrics do; /healthz
+ * and the UI's static assets do not. */
+static bool path_needs_login(const char *path) {
+    return strncmp(path, "/api/v1/", 8) == 0 || strcmp(path, "/metrics") == 0;
+}
+
+/* The least enum role that method m of route rt needs. */
+static int route_role(const struct route *rt, int m) {
+    if (!path_needs_login(rt->pattern)) return ROLE_NONE;
+    char c = rt->roles != NULL ? rt->roles[m] : (m == M_GET ? 'v' : 'e');
+    switch (c) {
+    case '-': return ROLE_NONE;
+    case 'v': return ROLE_VIEWER;
+    case 'o': return ROLE_OPERATOR;
+    case 'e': return ROLE_EDITOR;
+    default: return ROLE_ADMIN;
+    }
+}
+
+/* --- answers held back ---------------------------------------------------- */
+
+static void *delayer_main(void *arg) {
+    struct http_server *srv = arg;
+    pthread_mutex_lock(&srv->delay_lock);
+    for (;;) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        /* Resume what is due (everything when stopping). */
+        struct delayed **pp = &srv->delayed, *earliest = NULL;
+        while (*pp != NULL) {
+            struct delayed *d = *pp;
+            bool due = srv->delay_stopping || d->until.tv_sec < now.tv_sec ||
+                       (d->until.tv_sec == now.tv_sec && d->until.tv_nsec <= now.tv_nsec);
+            if (due) {
+                *pp = d->next;
+                MHD_resume_connection(d->conn);
+                free(d);
+                continue;
+            }
+            if (earliest == NULL || d->until.tv_sec < earliest->until.tv_sec ||
+                (d->until.tv_sec == earliest->until.tv_sec &&
+                 d->until.tv_nsec < earliest->until.tv_nsec))
+                earliest = d;
+            pp = &d->next;
+        }
+        if (srv->delay_stopping) break;
+        if (earliest == NULL) {
+            pthread_cond_wait(&srv->delay_cond, &srv->delay_lock);
+        } else {
+            struct timespec until = earliest->until;
+            pthread_cond_timedwait(&srv->delay_cond, &srv->delay_lock, &until);
+        }
+    }
+    pthread_mutex_unlock(&srv->delay_lock);
+    return NULL;
+}
+
+int reply_problem_later(struct req *r, int code, unsigned ms) {
+    struct http_server *srv = r->srv;
+    struct delayed *d = calloc(1, sizeof(*d));
+    if (d == NULL || !srv->delayer_started) {
+        free(d);
+        return reply_problem(r, code);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &d->until);
+    d->until.tv_sec += ms / 1000;
+    d->until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (d->until.tv_nsec >= 1000000000L) {
+        d->until.tv_sec++;
+        d->until.tv_nsec -= 1000000000L;
+    }
+    d->conn = r->conn;
+    r->delayed = true;
+    r->delayed_code = code;
+    pthread_mutex_lock(&srv->delay_lock);
+    if (srv->delay_stopping) {
+        pthread_mutex_unlock(&srv->delay_lock);
+        free(d);
+        r->delayed = false;
+        return reply_problem(r, code);
+    }
+    MHD_suspend_connection(r->conn);
+    d->next = srv->delayed;
+    srv->delayed = d;
+    pthread_cond_signal(&srv->delay_cond);
+    pthread_mutex_unlock(&srv->delay_lock);
+    return DMT_OK;
+}
+
+/* Looks up the route and handler; fills r->params and *need (the least
+ * role the route and method need). Returns DMT_OK, or DMT_ERR_NOT_FOUND /
+ * DMT_ERR_METHOD with err set (and r->allow filled). */
+static int dispatch_find(struct req *r, http_handler_fn *out, int *need) {
     char *allow = r->allow;
     size_t allow_len = sizeof(r->allow);
     int m = -1;
@@ -474,6 +689,7 @@ static int dispatch_find(struct req *r, http_handler_fn *out) {
         r->cacheable = m == M_GET && !routes[i].nocache;
         if (m >= 0 && routes[i].fn[m] != NULL) {
             *out = routes[i].fn[m];
+            *need = route_role(&routes[i], m);
             return DMT_OK;
         }
         size_t n = 0;
@@ -492,8 +708,36 @@ static int dispatch_find(struct req *r, http_handler_fn *out) {
  * (a problem document included); anything else drops the connection. */
 static int handle(struct req *r) {
     http_handler_fn fn = NULL;
-    int rc = dispatch_find(r, &fn);
+    int need = path_needs_login(r->url) ? ROLE_VIEWER : ROLE_NONE;
+    int rc = dispatch_find(r, &fn, &need);
+    /* Who asks comes first: without a login, an API path answers 401
+     * whether it exists or not. */
+    if (need > ROLE_NONE) {
+        struct dmt_err found = r->err; /* a 404 or 405 of dispatch_find */
+        dmt_err_init(&r->err);
+        r->store = thread_store(r->srv, &r->err);
+        bool present = false;
+        int arc = r->store != NULL ? auth_check(r, &present) : DMT_ERR_STORE;
+        if (arc != DMT_OK) {
+            dmt_err_cleanup(&found);
+            return reply_problem(r, arc);
+        }
+        dmt_err_cleanup(&r->err);
+        r->err = found;
+    }
     if (rc != DMT_OK) return reply_problem(r, rc);
+    if (r->role < need) {
+        dmt_err_set(&r->err, DMT_ERR_FORBIDDEN, "%s %s needs the role %s; you are %s (%s)",
+                    r->method, r->route, role_name(need), r->user_name, role_name(r->role));
+        return reply_problem(r, DMT_ERR_FORBIDDEN);
+    }
+    bool write = strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0;
+    if (need > ROLE_NONE && write && r->via_cookie && !auth_csrf_ok(r)) {
+        dmt_err_set(&r->err, DMT_ERR_FORBIDDEN,
+                    "a change made with the session cookie needs the X-CSRF-Token header of "
+                    "the session");
+        return reply_problem(r, DMT_ERR_FORBIDDEN);
+    }
     if (r->too_large) {
         dmt_err_set(&r->err, DMT_ERR_TOO_LARGE,
                     "the request body is larger than the limit of %zu bytes", r->srv->max_body);
@@ -508,11 +752,9 @@ static int handle(struct req *r) {
             return reply_problem(r, DMT_ERR_BAD_JSON);
         }
     }
-    if (fn != res_healthz) {
+    if (fn != res_healthz && fn != res_ui && r->store == NULL) {
         r->store = thread_store(r->srv, &r->err);
         if (r->store == NULL) return reply_problem(r, DMT_ERR_STORE);
-        rc = auth_check(r);
-        if (rc != DMT_OK) return reply_problem(r, rc);
     }
     rc = fn(r);
     /* A handler must never leave a transaction open. */
@@ -561,6 +803,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->body_len += n;
         return MHD_YES;
     }
+    if (r->delayed) {
+        /* Resumed after its delay: send the answer held back. */
+        r->delayed = false;
+        return reply_problem(r, r->delayed_code) == DMT_OK ? MHD_YES : MHD_NO;
+    }
     /* The error path of `handle` has already queued the problem when the
      * queueing itself worked; only a failure to queue drops the connection. */
     return handle(r) == DMT_OK ? MHD_YES : MHD_NO;
@@ -595,6 +842,12 @@ int http_server_start(const struct http_opts *opts, struct http_server **out,
     srv->notify_hook = -1;
     pthread_mutex_init(&srv->wait_lock, NULL);
     pthread_cond_init(&srv->wait_cond, NULL);
+    pthread_mutex_init(&srv->delay_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&srv->delay_cond, &ca);
+    pthread_condattr_destroy(&ca);
     unsigned threads = opts->threads ? opts->threads : 2;
     srv->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
@@ -617,6 +870,7 @@ int http_server_start(const struct http_opts *opts, struct http_server **out,
     srv->notify_hook = notify_add_hook(on_notify, srv);
     if (srv->notify_hook < 0) log_warn("no notify hook slot left: live logs wake up slowly");
     srv->ticker_started = pthread_create(&srv->ticker, NULL, ticker_main, srv) == 0;
+    srv->delayer_started = pthread_create(&srv->delayer, NULL, delayer_main, srv) == 0;
     *out = srv;
     return DMT_OK;
 }
@@ -642,7 +896,14 @@ void http_server_stop(struct http_server *srv) {
     pthread_mutex_unlock(&srv->wait_lock);
     if (left > 0) log_warn("%zu live stream(s) still open at shutdown; closing them", left);
     if (srv->ticker_started) pthread_join(srv->ticker, NULL);
+    pthread_mutex_lock(&srv->delay_lock);
+    srv->delay_stopping = true;
+    pthread_cond_signal(&srv->delay_cond);
+    pthread_mutex_unlock(&srv->delay_lock);
+    if (srv->delayer_started) pthread_join(srv->delayer, NULL);
     MHD_stop_daemon(srv->daemon);
+    pthread_cond_destroy(&srv->delay_cond);
+    pthread_mutex_destroy(&srv->delay_lock);
     pthread_cond_destroy(&srv->wait_cond);
     pthread_mutex_destroy(&srv->wait_lock);
     http_cache_clear();

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/seal.h"
 #include "core/util.h"
+#include "model/secrets.h"
 #include "plugin/plugin.h"
 
 /* Clamps a wanted position to 1..n (0: last). */
@@ -82,6 +84,45 @@ static int task_shift(struct store *s, int64_t job_id, int64_t skip, int lo, int
     return rc;
 }
 
+/*
+ * Seals the value of secret variable v (already inserted: its id binds the
+ * seal) in place, unless it is a value already sealed for v. check_len:
+ * refuse a value too short to be a secret (a value a user gave).
+ */
+/* Whether v's value is the one stored for it: sealed for v. */
+static bool sealed_for(const struct var *v) {
+    if (!v->secret || !seal_is_sealed(v->value)) return false;
+    json_t *probe = NULL;
+    if (seal_open(NULL, v->value, v->m.id, 0, &probe, NULL) != DMT_OK) return false;
+    json_decref(probe);
+    return true;
+}
+
+static int seal_var_value(struct var *v, bool check_len, struct dmt_err *err) {
+    if (!v->secret || v->value == NULL || json_is_null(v->value)) return DMT_OK;
+    if (sealed_for(v)) return DMT_OK; /* the stored value, unchanged */
+    if (check_len && secret_check_len(v->value, "value", err) != DMT_OK) return DMT_ERR_INVALID;
+    json_t *sealed = NULL;
+    int rc = seal_value(NULL, v->value, v->m.id, 0, &sealed, err);
+    if (rc != DMT_OK) return rc;
+    json_decref(v->value);
+    v->value = sealed;
+    return DMT_OK;
+}
+
+/* Inserts v; a secret's value is written sealed once its id is known. */
+static int insert_var(struct store *s, struct var *v, bool check_len, struct dmt_err *err) {
+    if (!v->secret || v->value == NULL) return s->ops->var_insert(s->ctx, v, err);
+    if (check_len && secret_check_len(v->value, "value", err) != DMT_OK) return DMT_ERR_INVALID;
+    json_t *clear = v->value;
+    v->value = NULL;
+    int rc = s->ops->var_insert(s->ctx, v, err);
+    v->value = clear;
+    if (rc == DMT_OK) rc = seal_var_value(v, false, err);
+    if (rc == DMT_OK) rc = s->ops->var_update(s->ctx, v, err);
+    return rc;
+}
+
 /* Bumps the versions of what contains a changed object. */
 static int touch_up(struct store *s, int64_t job_id, int64_t task_id, int64_t var_id,
                     struct dmt_err *err) {
@@ -136,7 +177,7 @@ int model_task_create(struct store *s, const struct job *job, struct task *t, js
             .value = json_is_null(value) ? NULL : json_incref(value),
             .values = json_incref(pv->values),
         };
-        rc = s->ops->var_insert(s->ctx, &v, err);
+        rc = insert_var(s, &v, given != NULL, err);
         var_cleanup(&v);
     }
     if (rc == DMT_OK) rc = touch_up(s, job->m.id, 0, 0, err);
@@ -173,15 +214,16 @@ int model_var_create(struct store *s, const struct task *t, struct var *v, struc
         return DMT_ERR_INVALID;
     v->task_id = t->m.id;
     v->custom = true;
-    int rc = s->ops->var_insert(s->ctx, v, err);
+    int rc = insert_var(s, v, true, err);
     if (rc == DMT_OK) rc = touch_up(s, t->job_id, t->m.id, 0, err);
     return rc;
 }
 
 int model_var_update(struct store *s, const struct task *t, struct var *v, struct dmt_err *err) {
-    if (v->value != NULL && var_value_check(v, v->value, "value", err) != DMT_OK)
+    if (v->value != NULL && !sealed_for(v) && var_value_check(v, v->value, "value", err) != DMT_OK)
         return DMT_ERR_INVALID;
-    int rc = s->ops->var_update(s->ctx, v, err);
+    int rc = seal_var_value(v, true, err);
+    if (rc == DMT_OK) rc = s->ops->var_update(s->ctx, v, err);
     if (rc == DMT_OK) rc = touch_up(s, t->job_id, t->m.id, 0, err);
     return rc;
 }
@@ -205,14 +247,25 @@ int model_override_put(struct store *s, const struct task *t, const struct var *
         return dmt_err_field(err, "value",
                              "is required (to remove an override, DELETE it instead)");
     if (var_value_check(v, value, "value", err) != DMT_OK) return DMT_ERR_INVALID;
+    json_t *sealed = NULL;
+    if (v->secret) {
+        if (secret_check_len(value, "value", err) != DMT_OK) return DMT_ERR_INVALID;
+        int src = seal_value(NULL, value, v->m.id, env->m.id, &sealed, err);
+        if (src != DMT_OK) return src;
+        value = sealed;
+    }
     struct override cur = {0};
     int rc = s->ops->override_get(s->ctx, v->m.id, env->m.id, &cur, NULL);
     *created = rc == DMT_ERR_NOT_FOUND;
-    if (rc != DMT_OK && rc != DMT_ERR_NOT_FOUND) return dmt_err_set(err, rc, "cannot read the override");
+    if (rc != DMT_OK && rc != DMT_ERR_NOT_FOUND) {
+        json_decref(sealed);
+        return dmt_err_set(err, rc, "cannot read the override");
+    }
     override_cleanup(&cur);
     out->var_id = v->m.id;
     out->env_id = env->m.id;
     out->value = json_incref(value);
+    json_decref(sealed);
     rc = s->ops->override_put(s->ctx, out, err);
     if (rc == DMT_OK) rc = touch_up(s, t->job_id, t->m.id, v->m.id, err);
     return rc;

@@ -54,7 +54,56 @@ void token_cleanup(struct token *t) {
     if (t == NULL) return;
     free(t->name);
     free(t->hash);
+    free(t->user);
     memset(t, 0, sizeof(*t));
+}
+
+void session_cleanup(struct session *s) {
+    if (s == NULL) return;
+    free(s->hash);
+    free(s->csrf_hash);
+    memset(s, 0, sizeof(*s));
+}
+
+void audit_entry_cleanup(struct audit_entry *a) {
+    if (a == NULL) return;
+    free(a->user);
+    free(a->action);
+    free(a->kind);
+    free(a->name);
+    json_decref(a->detail);
+    memset(a, 0, sizeof(*a));
+}
+
+static const char *const role_names[] = {
+#define X(n, s) s,
+    ROLE_MAP(X)
+#undef X
+};
+
+int role_parse(const char *s) {
+    for (int i = ROLE_VIEWER; s != NULL && i <= ROLE_ADMIN; i++)
+        if (strcmp(s, role_names[i]) == 0) return i;
+    return -1;
+}
+
+const char *role_name(int role) {
+    return role >= 0 && role <= ROLE_ADMIN ? role_names[role] : "none";
+}
+
+int env_check_grant(const struct env *e, const struct actor *a, struct dmt_err *err) {
+    if (!e->protected_ || (a != NULL && a->role >= ROLE_ADMIN)) return DMT_OK;
+    size_t i;
+    json_t *g;
+    json_array_foreach(e->grants, i, g) {
+        if (a != NULL && a->name != NULL && json_is_string(g) &&
+            strcmp(json_string_value(g), a->name) == 0)
+            return DMT_OK;
+    }
+    return dmt_err_set(err, DMT_ERR_FORBIDDEN,
+                       "environment '%s' is protected: only admins and the users in its grants "
+                       "may run against it or change its overrides",
+                       e->name);
 }
 
 DMT_LIST_FUNCS(env)
@@ -62,6 +111,9 @@ DMT_LIST_FUNCS(job)
 DMT_LIST_FUNCS(task)
 DMT_LIST_FUNCS(var)
 DMT_LIST_FUNCS(override)
+DMT_LIST_FUNCS(user)
+DMT_LIST_FUNCS(token)
+DMT_LIST_FUNCS(audit_entry)
 
 void meta_etag(const char *kind, const struct meta *m, char *out, size_t len) {
     snprintf(out, len, "\"%s-%lld-%lld\"", kind, (long long)m->id, (long long)m->version);

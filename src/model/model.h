@@ -91,7 +91,9 @@ struct user {
     struct meta m;
     char *name;
     char *role;
-    char *password_hash; /* argon2id string, NULL if none */
+    char *password_hash;  /* argon2id string, NULL if none */
+    int failed_logins;    /* failed logins in a row since the last good one */
+    int64_t locked_until; /* Unix seconds; 0 when not locked */
 };
 
 struct token {
@@ -99,7 +101,60 @@ struct token {
     char *name;
     int64_t user_id;
     char *hash; /* hex of a keyed hash of the token; never the token */
+    char *user; /* the user's name (read by token_list and token_get only) */
 };
+
+/* A web session (DESIGN.md §7): the cookie's and the CSRF token's hashes. */
+struct session {
+    int64_t id;
+    char *hash;
+    int64_t user_id;
+    char *csrf_hash;
+    int64_t expires_at; /* Unix seconds */
+};
+
+/* One line of the audit log: who did what to which object, when. detail
+ * never holds a secret value. */
+struct audit_entry {
+    int64_t id;
+    char ts[32];
+    char *user;
+    char *action; /* create, update, delete, set, run, cancel, rerun, login, ... */
+    char *kind;   /* environment, job, task, variable, override, run, user, token, session */
+    char *name;   /* the object's path under /api/v1, or its name */
+    json_t *detail;
+};
+
+/* Roles, in increasing power (DESIGN.md §7). ROLE_NONE: not signed in. */
+#define ROLE_MAP(X)                                                          \
+    X(NONE, "none")                                                          \
+    X(VIEWER, "viewer")                                                      \
+    X(OPERATOR, "operator")                                                  \
+    X(EDITOR, "editor")                                                      \
+    X(ADMIN, "admin")
+enum role {
+#define X(n, s) ROLE_##n,
+    ROLE_MAP(X)
+#undef X
+};
+/* The enum role of a name ("viewer"..."admin"), or -1 (also for "none"). */
+int role_parse(const char *s);
+const char *role_name(int role);
+
+/* Who does something: the signed-in user (borrowed strings). */
+struct actor {
+    int64_t user_id;
+    const char *name;
+    int role;
+};
+
+/*
+ * Whether actor may run jobs against e and change its overrides: anyone
+ * with the role for it when e is not protected; otherwise admins and the
+ * users named in e's grants. Returns DMT_OK or DMT_ERR_FORBIDDEN with a
+ * message in err.
+ */
+int env_check_grant(const struct env *e, const struct actor *a, struct dmt_err *err);
 
 /* Growable arrays of the above; free with *_list_cleanup. */
 #define DMT_LIST(type)                                                       \
@@ -131,6 +186,9 @@ DMT_LIST(job);
 DMT_LIST(task);
 DMT_LIST(var);
 DMT_LIST(override);
+DMT_LIST(user);
+DMT_LIST(token);
+DMT_LIST(audit_entry);
 
 void env_cleanup(struct env *e);
 void job_cleanup(struct job *j);
@@ -139,6 +197,14 @@ void var_cleanup(struct var *v);
 void override_cleanup(struct override *o);
 void user_cleanup(struct user *u);
 void token_cleanup(struct token *t);
+void session_cleanup(struct session *s);
+void audit_entry_cleanup(struct audit_entry *a);
+void user_list_cleanup(struct user_list *l);
+void token_list_cleanup(struct token_list *l);
+void audit_entry_list_cleanup(struct audit_entry_list *l);
+struct user *user_list_push(struct user_list *l);
+struct token *token_list_push(struct token_list *l);
+struct audit_entry *audit_entry_list_push(struct audit_entry_list *l);
 void env_list_cleanup(struct env_list *l);
 void job_list_cleanup(struct job_list *l);
 void task_list_cleanup(struct task_list *l);

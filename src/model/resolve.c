@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/seal.h"
 #include "core/util.h"
 
 #define MAX_DEPTH 16
@@ -111,6 +112,7 @@ struct rctx {
     bool secret;  /* the result contains a secret's value */
     bool runtime; /* the result still holds run-time references */
     bool keep_escapes; /* leave $${{ escaped: the executor expands once more */
+    bool opaque;  /* the result holds a sealed secret: its type is unknown here */
     /* path[d]: the variable whose text is expanded at depth d (path[0] is
      * var), to tell a reference loop from a merely deep chain. */
     const struct var *path[MAX_DEPTH + 1];
@@ -211,6 +213,7 @@ static int reference(struct rctx *c, const char *expr, size_t len, const char *w
             return DMT_ERR_INVALID;
         }
         if (ref->secret) c->secret = true;
+        if (seal_is_sealed(val)) c->opaque = true;
         if (json_is_string(val)) {
             c->path[depth + 1] = ref;
             return expand(c, json_string_value(val), out, depth + 1);
@@ -300,7 +303,7 @@ static json_t *resolve_value(struct rctx *c, const json_t *val) {
     int rc = expand(c, json_string_value(val), &b, 0);
     json_t *res = json_string(b.p);
     free(b.p);
-    if (rc != DMT_OK || c->runtime || res == NULL) return res;
+    if (rc != DMT_OK || c->runtime || c->opaque || res == NULL) return res;
     /* Typed variables whose value came from a reference: check the result. */
     const char *s = json_string_value(res);
     json_t *typed = NULL;

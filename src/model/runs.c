@@ -7,6 +7,7 @@
 
 #include "core/util.h"
 #include "model/resolve.h"
+#include "model/secrets.h"
 
 /* The snapshot of a job view for env (see run.h). New reference. */
 static json_t *snapshot_of(const struct job_view *v, const struct env *env) {
@@ -57,6 +58,9 @@ int model_run_create(struct store *s, const char *job, const char *env, const ch
     if (rc == DMT_OK && e == NULL) rc = dmt_err_field(err, "environment", "no environment named '%s'", env);
     if (rc == DMT_OK && v.tasks.n == 0)
         rc = dmt_err_set(err, DMT_ERR_PREFLIGHT, "job '%s' has no task to run", job);
+    /* Preflight sees what secrets resolve to, in memory only: the snapshot
+     * keeps them by reference. */
+    if (rc == DMT_OK) rc = secrets_open_view(&v, err);
     json_t *plan = rc == DMT_OK ? resolve_plan(&v, e) : NULL;
     json_t *errors = json_object_get(plan, "errors");
     if (rc == DMT_OK && json_array_size(errors) > 0) {

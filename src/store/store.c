@@ -2,6 +2,9 @@
 #include "store/store.h"
 
 #include <stdio.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -60,4 +63,71 @@ int store_tx(struct store *s, bool write, store_tx_fn fn, void *arg, struct dmt_
         nanosleep(&ts, NULL);
     }
     return dmt_err_set(err, DMT_ERR_BUSY, "the database stayed busy; try again");
+}
+
+struct store_maintainer {
+    struct store *store;
+    unsigned period_ms;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool stop;
+};
+
+static void *maintainer_loop(void *arg) {
+    struct store_maintainer *m = arg;
+    pthread_mutex_lock(&m->lock);
+    while (!m->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += (long)(m->period_ms % 1000) * 1000000L;
+        until.tv_sec += m->period_ms / 1000 + until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        while (!m->stop && pthread_cond_timedwait(&m->cond, &m->lock, &until) != ETIMEDOUT) {
+        }
+        if (m->stop) break;
+        pthread_mutex_unlock(&m->lock);
+        struct dmt_err err;
+        dmt_err_init(&err);
+        int rc = m->store->ops->maintain(m->store->ctx, &err);
+        if (rc != DMT_OK && rc != DMT_ERR_BUSY) log_warn("store maintenance: %s", err.msg);
+        dmt_err_cleanup(&err);
+        pthread_mutex_lock(&m->lock);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return NULL;
+}
+
+int store_maintainer_start(const char *url, unsigned period_ms, struct store_maintainer **out,
+                           struct dmt_err *err) {
+    struct store_maintainer *m = calloc(1, sizeof(*m));
+    if (m == NULL) return dmt_err_set(err, DMT_ERR_NOMEM, "out of memory");
+    int rc = store_open(url, &m->store, err);
+    if (rc != DMT_OK) {
+        free(m);
+        return rc;
+    }
+    m->period_ms = period_ms;
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_cond_init(&m->cond, NULL);
+    if (pthread_create(&m->thread, NULL, maintainer_loop, m) != 0) {
+        store_close(m->store);
+        free(m);
+        return dmt_err_set(err, DMT_ERR_IO, "cannot start the store maintainer");
+    }
+    *out = m;
+    return DMT_OK;
+}
+
+void store_maintainer_stop(struct store_maintainer *m) {
+    if (m == NULL) return;
+    pthread_mutex_lock(&m->lock);
+    m->stop = true;
+    pthread_cond_signal(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+    pthread_join(m->thread, NULL);
+    store_close(m->store);
+    pthread_mutex_destroy(&m->lock);
+    pthread_cond_destroy(&m->cond);
+    free(m);
 }

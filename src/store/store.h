@@ -92,6 +92,34 @@ struct store_ops {
     int (*token_insert)(void *ctx, struct token *t, struct dmt_err *err);
     int (*token_find)(void *ctx, const char *hash, struct token *out, struct dmt_err *err);
 
+    /* --- users, tokens, sessions, audit (DESIGN.md §7) ---
+     * user_list: by name. user_update writes every column of row u->m.id
+     * (name, role, password_hash, failed_logins, locked_until). Deleting a
+     * user deletes its tokens and sessions. */
+    int (*user_list)(void *ctx, struct user_list *out, struct dmt_err *err);
+    int (*user_get_id)(void *ctx, int64_t id, struct user *out, struct dmt_err *err);
+    int (*user_update)(void *ctx, struct user *u, struct dmt_err *err);
+    int (*user_delete)(void *ctx, int64_t id, struct dmt_err *err);
+    /* token_list (by id) and token_get fill each token's user name too;
+     * token_delete revokes: the token stops working at once. */
+    int (*token_list)(void *ctx, struct token_list *out, struct dmt_err *err);
+    int (*token_get)(void *ctx, int64_t id, struct token *out, struct dmt_err *err);
+    int (*token_delete)(void *ctx, int64_t id, struct dmt_err *err);
+    /* Sessions are found by the hash of their cookie, and only while
+     * expires_at > now (Unix seconds); insert fills s->id; purge deletes
+     * every session that has expired at now. */
+    int (*session_insert)(void *ctx, struct session *s, struct dmt_err *err);
+    int (*session_find)(void *ctx, const char *hash, int64_t now, struct session *out,
+                        struct dmt_err *err);
+    int (*session_delete)(void *ctx, int64_t id, struct dmt_err *err);
+    int (*session_purge)(void *ctx, int64_t now, struct dmt_err *err);
+    /* The audit log: insert fills a->id (and a->ts when empty); list gives
+     * up to limit entries with id < before_id (0: from the newest),
+     * newest first. */
+    int (*audit_insert)(void *ctx, struct audit_entry *a, struct dmt_err *err);
+    int (*audit_list)(void *ctx, int64_t before_id, int limit, struct audit_entry_list *out,
+                      struct dmt_err *err);
+
     /* A small key/value table for server state ("demo_created", ...).
      * get: *out is a malloc'd copy the caller frees. */
     int (*kv_get)(void *ctx, const char *key, char **out, struct dmt_err *err);
@@ -138,6 +166,11 @@ struct store_ops {
      * database: caches and list ETags key on it. */
     int (*seq_get)(void *ctx, int64_t *out, struct dmt_err *err);
     int (*seq_bump)(void *ctx, struct dmt_err *err);
+
+    /* Housekeeping a backend wants done off the request path (SQLite: a
+     * passive WAL checkpoint, so that no writer pays for one). Called
+     * periodically by the maintainer thread (store_maintainer_start). */
+    int (*maintain)(void *ctx, struct dmt_err *err);
 };
 
 struct store {
@@ -165,5 +198,12 @@ int store_sqlite_open(const char *path, struct store **out, struct dmt_err *err)
  */
 typedef int (*store_tx_fn)(struct store *s, void *arg, struct dmt_err *err);
 int store_tx(struct store *s, bool write, store_tx_fn fn, void *arg, struct dmt_err *err);
+
+/* A background thread with its own connection that calls ops->maintain
+ * every period_ms. Stop (and free) it with store_maintainer_stop. */
+struct store_maintainer;
+int store_maintainer_start(const char *url, unsigned period_ms, struct store_maintainer **out,
+                           struct dmt_err *err);
+void store_maintainer_stop(struct store_maintainer *m);
 
 #endif

@@ -162,6 +162,26 @@ static const char *const migrations[] = {
     "  ts TEXT NOT NULL,"
     "  data BLOB NOT NULL);"
     "CREATE INDEX log_chunks_run ON log_chunks(run_id, seq);",
+    /* 4: security (DESIGN.md §7): login throttling, web sessions, the
+     * audit log. Times used for comparisons are Unix seconds. */
+    "ALTER TABLE users ADD COLUMN failed_logins INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE users ADD COLUMN locked_until INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE sessions ("
+    "  id INTEGER PRIMARY KEY,"
+    "  hash TEXT NOT NULL UNIQUE,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  csrf_hash TEXT NOT NULL,"
+    "  expires_at INTEGER NOT NULL,"
+    "  created_at TEXT NOT NULL);"
+    "CREATE INDEX sessions_user ON sessions(user_id);"
+    "CREATE TABLE audit ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  ts TEXT NOT NULL,"
+    "  user TEXT NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  detail TEXT NOT NULL DEFAULT '{}');",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -178,8 +198,12 @@ static const char *const migrations[] = {
     "v.id, v.version, v.created_at, v.updated_at, v.task_id, v.name, v.type, v.required, "         \
     "v.secret, v.custom, v.description, v.value, v.vals"
 #define OVR_COLS   "o.id, o.version, o.created_at, o.updated_at, o.var_id, o.env_id, o.value"
-#define USER_COLS  META ", name, role, password_hash"
+#define USER_COLS  META ", name, role, password_hash, failed_logins, locked_until"
 #define TOKEN_COLS META ", name, user_id, hash"
+#define TOKEN_USER_COLS                                                                            \
+    "t.id, t.version, t.created_at, t.updated_at, t.name, t.user_id, t.hash, u.name"
+#define SESSION_COLS "id, hash, user_id, csrf_hash, expires_at"
+#define AUDIT_COLS   "id, ts, user, action, kind, name, detail"
 #define RUN_COLS                                                                                   \
     META ", job, environment, job_id, env_id, status, triggered_by, rerun_of, started_at, "        \
          "finished_at, cancel_requested, owner, snapshot"
@@ -263,6 +287,25 @@ static const char *const migrations[] = {
     X(TOKEN_INSERT, "INSERT INTO tokens(name, user_id, hash, version, created_at, updated_at) "    \
                     "VALUES (?1, ?2, ?3, 1, ?4, ?4)" RET)                                          \
     X(TOKEN_FIND, "SELECT " TOKEN_COLS " FROM tokens WHERE hash = ?1")                             \
+    X(USER_LIST, "SELECT " USER_COLS " FROM users ORDER BY name")                                  \
+    X(USER_GET_ID, "SELECT " USER_COLS " FROM users WHERE id = ?1")                                \
+    X(USER_UPDATE, "UPDATE users SET name = ?1, role = ?2, password_hash = ?3, "                   \
+                   "failed_logins = ?5, locked_until = ?6, version = version + 1, "                \
+                   "updated_at = ?4 WHERE id = ?7" RET)                                            \
+    X(USER_DELETE, "DELETE FROM users WHERE id = ?1")                                              \
+    X(TOKEN_LIST, "SELECT " TOKEN_USER_COLS " FROM tokens t JOIN users u ON u.id = t.user_id "     \
+                  "ORDER BY t.id")                                                                 \
+    X(TOKEN_GET, "SELECT " TOKEN_USER_COLS " FROM tokens t JOIN users u ON u.id = t.user_id "      \
+                 "WHERE t.id = ?1")                                                                \
+    X(TOKEN_DELETE, "DELETE FROM tokens WHERE id = ?1")                                            \
+    X(SESSION_INSERT, "INSERT INTO sessions(hash, user_id, csrf_hash, expires_at, created_at) "    \
+                      "VALUES (?1, ?2, ?3, ?4, ?5)")                                               \
+    X(SESSION_FIND, "SELECT " SESSION_COLS " FROM sessions WHERE hash = ?1 AND expires_at > ?2")   \
+    X(SESSION_DELETE, "DELETE FROM sessions WHERE id = ?1")                                        \
+    X(SESSION_PURGE, "DELETE FROM sessions WHERE expires_at <= ?1")                                \
+    X(AUDIT_INSERT, "INSERT INTO audit(ts, user, action, kind, name, detail) "                     \
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                             \
+    X(AUDIT_LIST, "SELECT " AUDIT_COLS " FROM audit WHERE id < ?1 ORDER BY id DESC LIMIT ?2")      \
                                                                                                    \
     X(KV_GET, "SELECT value FROM kv WHERE key = ?1")                                               \
     X(KV_SET, "INSERT INTO kv(key, value, updated_at) VALUES (?1, ?2, ?3) ON CONFLICT (key) "      \
@@ -614,6 +657,8 @@ static int read_user(sqlite3_stmt *st, struct user *out, struct dmt_err *err) {
     u.name = col_str0(st, 4);
     u.role = col_str0(st, 5);
     u.password_hash = col_str(st, 6);
+    u.failed_logins = sqlite3_column_int(st, 7);
+    u.locked_until = sqlite3_column_int64(st, 8);
     *out = u;
     return DMT_OK;
 }
@@ -624,7 +669,37 @@ static int read_token(sqlite3_stmt *st, struct token *out, struct dmt_err *err) 
     t.name = col_str0(st, 4);
     t.user_id = sqlite3_column_int64(st, 5);
     t.hash = col_str0(st, 6);
+    if (sqlite3_column_count(st) > 7) t.user = col_str0(st, 7);
     *out = t;
+    return DMT_OK;
+}
+
+static int read_session(sqlite3_stmt *st, struct session *out, struct dmt_err *err) {
+    struct session s = {0};
+    s.id = sqlite3_column_int64(st, 0);
+    s.hash = col_str0(st, 1);
+    s.user_id = sqlite3_column_int64(st, 2);
+    s.csrf_hash = col_str0(st, 3);
+    s.expires_at = sqlite3_column_int64(st, 4);
+    *out = s;
+    return DMT_OK;
+}
+
+static int read_audit_entry(sqlite3_stmt *st, struct audit_entry *out, struct dmt_err *err) {
+    struct audit_entry a = {0};
+    a.id = sqlite3_column_int64(st, 0);
+    copy_text(st, 1, a.ts, sizeof(a.ts));
+    a.user = col_str0(st, 2);
+    a.action = col_str0(st, 3);
+    a.kind = col_str0(st, 4);
+    a.name = col_str0(st, 5);
+    int rc = col_json(st, 6, &a.detail, err);
+    if (rc != DMT_OK) {
+        audit_entry_cleanup(&a);
+        return rc;
+    }
+    if (a.detail == NULL) a.detail = json_object();
+    *out = a;
     return DMT_OK;
 }
 
@@ -763,6 +838,9 @@ ROWS_FUNC(var)
 ROWS_FUNC(override)
 ROWS_FUNC(run)
 ROWS_FUNC(task_result)
+ROWS_FUNC(user)
+ROWS_FUNC(token)
+ROWS_FUNC(audit_entry)
 
 /* --- transactions ------------------------------------------------------ */
 
@@ -1168,6 +1246,149 @@ static int sq_token_find(void *ctx, const char *hash, struct token *out, struct 
     return rc;
 }
 
+static int sq_user_list(void *ctx, struct user_list *out, struct dmt_err *err) {
+    sqlite3_stmt *st = NULL;
+    int rc = prep(ctx, ST_USER_LIST, &st, err);
+    if (rc != DMT_OK) return rc;
+    return rows_user(ctx, st, out, err);
+}
+
+static int sq_user_get_id(void *ctx, int64_t id, struct user *out, struct dmt_err *err) {
+    sqlite3_stmt *st = NULL;
+    int rc = prep(ctx, ST_USER_GET_ID, &st, err);
+    if (rc != DMT_OK) return rc;
+    sqlite3_bind_int64(st, 1, id);
+    rc = step_one(ctx, st, err);
+    if (rc == DMT_OK) rc = read_user(st, out, err);
+    finish(st);
+    if (rc == DMT_ERR_NOT_FOUND) dmt_err_set(err, rc, "no user with id %lld", (long long)id);
+    return rc;
+}
+
+static int sq_user_update(void *ctx, struct user *u, struct dmt_err *err) {
+    sqlite3_stmt *st = NULL;
+    char now[32];
+    int rc = prep(ctx, ST_USER_UPDATE, &st, err);
+    if (rc != DMT_OK) return rc;
+    util_now_rfc3339(now, sizeof(now));
+    bind_str(st, 1, u->name);
+    bind_str(st, 2, u->role);
+    bind_str(st, 3, u->password_hash);
+    bind_str(st, 4, now);
+    sqlite3_bind_int(st, 5, u->failed_logins);
+    sqlite3_bind_int64(st, 6, u->locked_until);
+    sqlite3_bind_int64(st, 7, u->m.id);
+    rc = step_write(ctx, st, &u->m, err, NULL, "a user named '%s' already exists", u->name);
+    finish(st);
+    if (rc == DMT_ERR_NOT_FOUND)
+        dmt_err_set(err, rc, "no user with id %lld", (long long)u->m.id);
+    return rc;
+}
+
+static int sq_user_delete(void *ctx, int64_t id, struct dmt_err *err) {
+    return delete_by_id(ctx, ST_USER_DELETE, "user", id, err);
+}
+
+static int sq_token_list(void *ctx, struct token_list *out, struct dmt_err *err) {
+    sqlite3_stmt *st = NULL;
+    int rc = prep(ctx, ST_TOKEN_LIST, &st, err);
+    if (rc != DMT_OK) return rc;
+    return rows_token(ctx, st, out, err);
+}
+
+static int sq_token_get(void *ctx, int64_t id, struct token *out, struct dmt_err *err) {
+    sqlite3_stmt *st = NULL;
+    int rc = prep(ctx, ST_TOKEN_GET, &st, err);
+    if (rc != DMT_OK) return rc;
+    sqlite3_bind_int64(st, 1, id);
+    rc = step_one(ctx, st, err);
+    if (rc == DMT_OK) rc = read_token(st, out, err);
+    finish(st);
+    if (rc == DMT_ERR_NOT_FOUND) dmt_err_set(err, rc, "no token with id %lld", (long long)id);
+    return rc;
+}
+
+static int sq_token_delete(void *ctx, int64_t id, struct dmt_err *err) {
+    return delete_by_id(ctx, ST_TOKEN_DELETE, "token", id, err);
+}
+
+static int sq_session_insert(void *ctx, struct session *s, struct dmt_err *err) {
+    sqlite3_stmt *st = NULL;
+    char now[32];
+    int64_t id = 0;
+    int rc = prep(ctx, ST_SESSION_INSERT, &st, err);
+    if (rc != DMT_OK) return rc;
+    util_now_rfc3339(now, sizeof(now));
+    bind_str(st, 1, s->hash);
+    sqlite3_bind_int64(st, 2, s->user_id);
+    bind_str(st, 3, s->csrf_hash);
+    sqlite3_bind_int64(st, 4, s->expires_at);
+    bind_str(st, 5, now);
+    rc = step_insert(ctx, st, &id, err, "user", "%s", "this session already exists");
+    finish(st);
+    if (rc == DMT_OK) s->id = id;
+    return rc;
+}
+
+static int sq_session_find(void *ctx, const char *hash, int64_t now, struct session *out,
+                           struct dmt_err *err) {
+    sqlite3_stmt *st = NULL;
+    int rc = prep(ctx, ST_SESSION_FIND, &st, err);
+    if (rc != DMT_OK) return rc;
+    bind_str(st, 1, hash);
+    sqlite3_bind_int64(st, 2, now);
+    rc = step_one(ctx, st, err);
+    if (rc == DMT_OK) rc = read_session(st, out, err);
+    finish(st);
+    if (rc == DMT_ERR_NOT_FOUND) dmt_err_set(err, rc, "no such session");
+    return rc;
+}
+
+static int sq_session_delete(void *ctx, int64_t id, struct dmt_err *err) {
+    return delete_by_id(ctx, ST_SESSION_DELETE, "session", id, err);
+}
+
+static int sq_session_purge(void *ctx, int64_t now, struct dmt_err *err) {
+    sqlite3_stmt *st = NULL;
+    int rc = prep(ctx, ST_SESSION_PURGE, &st, err);
+    if (rc != DMT_OK) return rc;
+    sqlite3_bind_int64(st, 1, now);
+    rc = step_exec(ctx, st, NULL, err);
+    finish(st);
+    return rc;
+}
+
+static int sq_audit_insert(void *ctx, struct audit_entry *a, struct dmt_err *err) {
+    sqlite3_stmt *st = NULL;
+    int64_t id = 0;
+    int rc = prep(ctx, ST_AUDIT_INSERT, &st, err);
+    if (rc != DMT_OK) return rc;
+    if (a->ts[0] == '\0') util_now_rfc3339(a->ts, sizeof(a->ts));
+    bind_str(st, 1, a->ts);
+    bind_str(st, 2, a->user != NULL ? a->user : "");
+    bind_str(st, 3, a->action != NULL ? a->action : "");
+    bind_str(st, 4, a->kind != NULL ? a->kind : "");
+    bind_str(st, 5, a->name != NULL ? a->name : "");
+    if (a->detail != NULL)
+        rc = bind_json(st, 6, a->detail, err);
+    else
+        bind_str(st, 6, "{}");
+    if (rc == DMT_OK) rc = step_insert(ctx, st, &id, err, NULL, "%s", "audit entry exists");
+    finish(st);
+    if (rc == DMT_OK) a->id = id;
+    return rc;
+}
+
+static int sq_audit_list(void *ctx, int64_t before_id, int limit, struct audit_entry_list *out,
+                         struct dmt_err *err) {
+    sqlite3_stmt *st = NULL;
+    int rc = prep(ctx, ST_AUDIT_LIST, &st, err);
+    if (rc != DMT_OK) return rc;
+    sqlite3_bind_int64(st, 1, before_id > 0 ? before_id : INT64_MAX);
+    sqlite3_bind_int(st, 2, limit);
+    return rows_audit_entry(ctx, st, out, err);
+}
+
 /* --- key/value --------------------------------------------------------- */
 
 static int sq_kv_get(void *ctx, const char *key, char **out, struct dmt_err *err) {
@@ -1475,6 +1696,15 @@ static int sq_seq_get(void *ctx, int64_t *out, struct dmt_err *err) {
     return rc;
 }
 
+/* A passive checkpoint: copies what it can of the WAL into the database
+ * without waiting for readers or writers. The fsync it needs happens here,
+ * on the maintainer's thread, instead of inside some writer's commit. */
+static int sq_maintain(void *ctx, struct dmt_err *err) {
+    struct sqlite_store *c = ctx;
+    int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return rc == SQLITE_OK ? DMT_OK : fail(c, rc, err);
+}
+
 static int sq_seq_bump(void *ctx, struct dmt_err *err) {
     struct sqlite_store *c = ctx;
     sqlite3_stmt *st = NULL;
@@ -1540,6 +1770,19 @@ static const struct store_ops sqlite_ops = {
     .user_insert = sq_user_insert,
     .token_insert = sq_token_insert,
     .token_find = sq_token_find,
+    .user_list = sq_user_list,
+    .user_get_id = sq_user_get_id,
+    .user_update = sq_user_update,
+    .user_delete = sq_user_delete,
+    .token_list = sq_token_list,
+    .token_get = sq_token_get,
+    .token_delete = sq_token_delete,
+    .session_insert = sq_session_insert,
+    .session_find = sq_session_find,
+    .session_delete = sq_session_delete,
+    .session_purge = sq_session_purge,
+    .audit_insert = sq_audit_insert,
+    .audit_list = sq_audit_list,
     .kv_get = sq_kv_get,
     .kv_set = sq_kv_set,
     .run_insert = sq_run_insert,
@@ -1556,6 +1799,7 @@ static const struct store_ops sqlite_ops = {
     .run_ids = sq_run_ids,
     .seq_get = sq_seq_get,
     .seq_bump = sq_seq_bump,
+    .maintain = sq_maintain,
 };
 
 /* Runs fixed SQL text (pragmas, migrations); never used with values. */
@@ -1685,7 +1929,13 @@ int store_sqlite_open(const char *path, struct store **out, struct dmt_err *err)
     if (rc != DMT_OK) goto out;
     rc = set_wal(c, err);
     if (rc != DMT_OK) goto out;
-    rc = exec_sql(c, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;", err);
+    /* Checkpoints are the maintainer's job (sq_maintain); a connection
+     * checkpoints itself only when the WAL passes 64 MiB of 4 KiB pages,
+     * as a backstop when no maintainer runs. */
+    rc = exec_sql(c,
+                  "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+                  " PRAGMA wal_autocheckpoint = 16384;",
+                  err);
     if (rc != DMT_OK) goto out;
     rc = migrate(c, err);
     if (rc != DMT_OK) goto out;

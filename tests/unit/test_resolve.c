@@ -7,7 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/seal.h"
 #include "model/edit.h"
+#include "model/secrets.h"
 #include "model/resolve.h"
 #include "plugin/plugin.h"
 
@@ -124,6 +126,7 @@ static int plan_tx(struct store *st, void *p, struct dmt_err *e) {
     struct plan_arg *a = p;
     struct job_view v;
     int rc = job_view_load(st, job.name, &v, e);
+    if (rc == DMT_OK) rc = secrets_open_view(&v, e); /* as preflight does */
     if (rc == DMT_OK) {
         const struct env *env = NULL;
         for (size_t i = 0; i < v.envs.n; i++)
@@ -240,6 +243,8 @@ static void setup(void) {
     snprintf(url, sizeof(url), "sqlite:%s/dmt.db", dir);
     dmt_err_init(&err);
     plugin_registry_init(NULL, NULL);
+    static const unsigned char key[SEAL_KEY_BYTES] = {1, 2, 3};
+    cr_assert_eq(seal_key_set(key), DMT_OK);
     OK(store_open(url, &s, &err));
     add_env("dev");
     add_env("prod");
@@ -254,6 +259,7 @@ static void teardown(void) {
     store_close(s);
     s = NULL;
     plugin_registry_cleanup();
+    seal_key_set(NULL);
     dmt_err_cleanup(&err);
     const char *suffixes[] = {"", "-wal", "-shm"};
     for (int i = 0; i < 3; i++) {

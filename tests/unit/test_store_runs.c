@@ -736,11 +736,14 @@ Test(store_runs, upgrade_from_schema_2) {
     store_close(s);
     s = NULL;
     raw_sql("DROP TABLE log_chunks; DROP TABLE task_results; DROP TABLE runs;"
+            "DROP TABLE audit; DROP TABLE sessions;"
+            "ALTER TABLE users DROP COLUMN failed_logins;"
+            "ALTER TABLE users DROP COLUMN locked_until;"
             "DELETE FROM schema_migrations WHERE version >= 3;");
     cr_assert_eq(raw_count("SELECT MAX(version) FROM schema_migrations"), 2);
 
     s = open_store();
-    cr_assert_eq(raw_count("SELECT MAX(version) FROM schema_migrations"), 3);
+    cr_assert_eq(raw_count("SELECT MAX(version) FROM schema_migrations"), 4);
     cr_assert_eq(raw_count("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('runs', "
                            "'task_results', 'log_chunks', 'runs_status', 'runs_job', "
                            "'runs_environment', 'log_chunks_run')"),
@@ -754,7 +757,7 @@ Test(store_runs, upgrade_from_schema_2) {
     /* Opening again applies nothing twice. */
     store_close(s);
     s = open_store();
-    cr_assert_eq(raw_count("SELECT COUNT(*) FROM schema_migrations"), 3);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM schema_migrations"), 4);
     struct run r = {0};
     OK(s, run_get, run, &r);
     run_cleanup(&r);

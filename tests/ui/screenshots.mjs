@@ -1,0 +1,48 @@
+// Takes the README's screenshots of the web UI: the workflow area and a
+// run page, on a demo-like workflow. Run once by hand:
+//   cd tests && DMT_BIN=../build/dmt node ui/screenshots.mjs
+import path from 'node:path';
+import fs from 'node:fs';
+import { startServer, mkEnv, mkShellJob, mkVar, putOverride, startRun, waitForRun, sleep, REPO_ROOT } from '../integration/harness.mjs';
+import { launch, openPage } from './browser.mjs';
+
+const s = await startServer();
+const browser = await launch();
+try {
+  await mkEnv(s, 'dev');
+  await mkEnv(s, 'staging');
+  await mkEnv(s, 'prod', { protected: true, description: 'Production' });
+  await mkShellJob(s, 'deploy-web', [
+    { name: 'build', script: 'echo "building $APP_VERSION"\nsleep 0.4\necho "built"' },
+    { name: 'migrate', script: 'echo "migrating $DB_URL"\necho "warning: slow index" >&2\nsleep 0.6\necho "migrated"' },
+    { name: 'release', script: 'echo "releasing to $REPLICAS replicas"\nsleep 0.3\necho "released"' },
+  ]);
+  await mkVar(s, 'deploy-web', 'build', 'APP_VERSION', { value: '1.4.2' });
+  await mkVar(s, 'deploy-web', 'migrate', 'DB_URL', { value: 'postgres://db.dev/app' });
+  await mkVar(s, 'deploy-web', 'migrate', 'DB_PASSWORD', { secret: true, required: true });
+  await mkVar(s, 'deploy-web', 'release', 'REPLICAS', { type: 'int', value: 1 });
+  await putOverride(s, 'deploy-web', 'migrate', 'DB_URL', 'staging', 'postgres://db.staging/app');
+  await putOverride(s, 'deploy-web', 'migrate', 'DB_URL', 'prod', 'postgres://db.prod/app');
+  await putOverride(s, 'deploy-web', 'migrate', 'DB_PASSWORD', 'dev', 'dev-password');
+  await putOverride(s, 'deploy-web', 'migrate', 'DB_PASSWORD', 'staging', 'staging-password');
+  await putOverride(s, 'deploy-web', 'release', 'REPLICAS', 'prod', 3);
+  for (const env of ['dev', 'staging']) await waitForRun(s, (await startRun(s, 'deploy-web', env)).id);
+
+  const page = await openPage(browser, s);
+  await page.goto(`${s.url}/#/workflows/deploy-web/migrate?env=prod`);
+  await page.locator('[role=tabpanel]').waitFor();
+  await sleep(300);
+  await page.screenshot({ path: path.join(REPO_ROOT, 'docs/screenshot-workflow.png') });
+
+  const run = await startRun(s, 'deploy-web', 'staging');
+  await page.goto(`${s.url}/#/runs/${run.id}`);
+  await page.locator('#run-status[data-status="succeeded"]').waitFor({ timeout: 20000 });
+  await sleep(300);
+  await page.screenshot({ path: path.join(REPO_ROOT, 'docs/screenshot-run.png'), fullPage: true });
+  if (page.errors.length) throw new Error(page.errors.join('\n'));
+  console.log('wrote docs/screenshot-workflow.png and docs/screenshot-run.png');
+} finally {
+  await browser.close();
+  await s.stop();
+  fs.rmSync(s.dir, { recursive: true, force: true });
+}
