@@ -1,7 +1,9 @@
-// app.js - the shell of the web UI: side menu, hash router, login, and the
-// live change feed that keeps every open page current.
+// app.js - the shell of the web UI: side menu, router (real paths through
+// the History API: /workflows/JOB, /runs/ID, ...; old #/ links are
+// redirected), login, and the live change feed that keeps every open page
+// current.
 import { api, session, connectEvents, disconnectEvents, onChange } from './api.js';
-import { h, clear, form } from './ui.js';
+import { h, clear, form, go } from './ui.js';
 import { envPage, jobPage, taskPage, varPage, pluginPage } from './pages.js';
 import { workflowPage } from './workflow.js';
 import { runsPage, runPage } from './runs.js';
@@ -24,10 +26,20 @@ const routes = [
 ];
 const decode = (s) => (s === undefined ? undefined : decodeURIComponent(s));
 
+// An old link, "#/runs/7?x=1", is the page "/runs/7?x=1".
+function fromHash() {
+  if (!location.hash.startsWith('#/')) return false;
+  history.replaceState(null, '', location.hash.slice(1));
+  return true;
+}
+
+const here = () => location.pathname + location.search;
+
 function route() {
-  const raw = location.hash.replace(/^#/, '') || '/workflows';
-  const [path, qs] = raw.split('?');
-  const q = new URLSearchParams(qs || '');
+  fromHash();
+  if (location.pathname === '/') history.replaceState(null, '', '/workflows' + location.search);
+  const path = location.pathname.replace(/\/+$/, '') || '/workflows';
+  const q = new URLSearchParams(location.search);
   const section = path.split('/')[1];
   for (const a of document.querySelectorAll('#side a')) {
     if (a.dataset.section === section) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
@@ -46,7 +58,7 @@ function route() {
       return;
     }
   }
-  clear(main, h('h1', 'Not found'), h('p', 'No page at ', path, '. ', h('a', { href: '#/workflows' }, 'Go to the workflows')));
+  clear(main, h('h1', 'Not found'), h('p', 'No page at ', path, '. ', h('a', { href: '/workflows' }, 'Go to the workflows')));
 }
 
 function showWho() {
@@ -58,13 +70,13 @@ async function logout() {
   try { await api('DELETE', '/session'); } catch { /* already gone */ }
   session.set(null, null);
   showWho();
-  location.hash = '#/login';
+  go('/login');
 }
 
 function loginPage() {
   loginShown = true;
   disconnectEvents();
-  const back = sessionStorage.getItem('dmt.back') || '#/workflows';
+  const back = sessionStorage.getItem('dmt.back') || '/workflows';
   const f = form({
     label: 'Log in',
     fields: [
@@ -78,7 +90,7 @@ function loginPage() {
       showWho();
       loginShown = false;
       connectEvents(setLive);
-      location.hash = back;
+      go(back.startsWith('#/') ? back.slice(1) : back, { replace: true });
     },
   });
   clear(main, h('section.login.panel', h('h1', 'Log in to dmt'), f));
@@ -90,8 +102,8 @@ session.onUnauthorized = () => {
   if (loginShown) return;
   session.set(null, null);
   showWho();
-  if (!location.hash.startsWith('#/login')) sessionStorage.setItem('dmt.back', location.hash || '#/workflows');
-  location.hash = '#/login';
+  if (location.pathname !== '/login') sessionStorage.setItem('dmt.back', here());
+  go('/login', { replace: location.pathname === '/login' });
 };
 
 function setLive(text) { live.textContent = text === 'live' ? '● live' : text; }
@@ -115,13 +127,27 @@ onChange((ev) => {
   }, 60);
 });
 
-window.addEventListener('hashchange', route);
+// Links to the UI's pages are followed without loading the page again.
+document.addEventListener('click', (e) => {
+  if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+  const a = e.target.closest && e.target.closest('a[href]');
+  if (!a || (a.target && a.target !== '_self') || a.hasAttribute('download')) return;
+  const href = a.getAttribute('href');
+  if (!href.startsWith('/') || href.startsWith('//') || /^\/(api|assets|metrics|healthz)(\/|$|\?)/.test(href)) return;
+  e.preventDefault();
+  if (href !== here()) go(href);
+  else route();
+});
+window.addEventListener('popstate', route);
+window.addEventListener('dmt:navigate', route);
+// An old "#/..." link followed within the page.
+window.addEventListener('hashchange', () => { if (fromHash()) route(); });
 showWho();
 route();
 // Who is signed in (cookie session); a 401 here shows the login page.
-if (!location.hash.startsWith('#/login')) {
+if (location.pathname !== '/login') {
   api('GET', '/session').then((r) => {
     if (r.data && r.data.via === 'session' && r.data.user !== session.user) { session.user = r.data.user; showWho(); }
   }).catch(() => {});
 }
-if (!location.hash.startsWith('#/login')) connectEvents(setLive);
+if (location.pathname !== '/login') connectEvents(setLive);

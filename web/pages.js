@@ -1,7 +1,7 @@
 // pages.js - Environments, Jobs, Tasks, Variables and Plugins: list,
 // create, edit (If-Match; a 412 is explained), delete.
 import { api, list, enc } from './api.js';
-import { h, clear, form, show, toast, parseValue, inputText, explainConflict, isSecret } from './ui.js';
+import { h, clear, form, show, toast, parseValue, inputText, explainConflict, isSecret, go } from './ui.js';
 
 /** The ETag of an object read from a list ("KIND-ID-VERSION", §3). */
 export const etagOf = (kind, o) => `"${kind}-${o.id}-${o.version}"`;
@@ -103,7 +103,7 @@ export function envPage(main) {
 
 export function recentDots(runs) {
   return h('span.dots', { role: 'img', 'aria-label': runs.length ? `recent runs: ${runs.map((r) => `#${r.id} ${r.status}`).join(', ')}` : 'no runs yet' },
-    runs.map((r) => h('a', { href: `#/runs/${r.id}`, title: `#${r.id} ${r.environment} ${r.status}`, 'aria-hidden': 'true', tabindex: '-1' }, h('span.dot', { class: `dot ${r.status}` }))));
+    runs.map((r) => h('a', { href: `/runs/${r.id}`, title: `#${r.id} ${r.environment} ${r.status}`, 'aria-hidden': 'true', tabindex: '-1' }, h('span.dot', { class: `dot ${r.status}` }))));
 }
 
 export function jobPage(main) {
@@ -117,7 +117,7 @@ export function jobPage(main) {
       for (const r of runs) (runsByJob[r.job] ||= []).length < 8 && runsByJob[r.job].push(r);
       return jobs;
     },
-    columns: [['Name', (j) => h('a', { href: `#/workflows/${enc(j.name)}` }, j.name)], ['Description', (j) => j.description],
+    columns: [['Name', (j) => h('a', { href: `/workflows/${enc(j.name)}` }, j.name)], ['Description', (j) => j.description],
       ['Tasks', (j) => (j.tasks || []).length], ['Recent runs', (j) => recentDots(runsByJob[j.name] || [])]],
     newForm: (done) => form({
       label: 'New job',
@@ -129,7 +129,7 @@ export function jobPage(main) {
     editForm: (j, done) => editForm(`/jobs/${enc(j.name)}`, (o) => [{ name: 'description', label: 'Description', value: o.description }],
       (v) => v, done, ['description']),
     remove: (j) => api('DELETE', `/jobs/${enc(j.name)}`, undefined, { etag: etagOf('job', j) }),
-    more: (j) => h('a.button', { href: `#/tasks?job=${enc(j.name)}` }, 'Tasks'),
+    more: (j) => h('a.button', { href: `/tasks?job=${enc(j.name)}` }, 'Tasks'),
   });
 }
 
@@ -138,7 +138,7 @@ export function jobPage(main) {
 /** A select of the jobs that navigates to base?job=NAME. */
 async function jobPicker(base, selected, extraQuery = '') {
   const jobs = await list('/jobs');
-  const sel = h('select', { id: 'pick-job', onchange: () => { location.hash = `${base}?job=${enc(sel.value)}${extraQuery}`; } },
+  const sel = h('select', { id: 'pick-job', onchange: () => { go(`${base}?job=${enc(sel.value)}${extraQuery}`); } },
     h('option', { value: '' }, '— choose a job —'), jobs.map((j) => h('option', { value: j.name, selected: j.name === selected }, j.name)));
   return h('div.filters', h('label', { for: 'pick-job' }, 'Job', sel));
 }
@@ -159,7 +159,7 @@ function pluginVarFields(f, plugin) {
 export function taskPage(main, q) {
   const job = q.get('job') || '';
   const filters = h('div');
-  jobPicker('#/tasks', job).then((p) => clear(filters, p)).catch(() => {});
+  jobPicker('/tasks', job).then((p) => clear(filters, p)).catch(() => {});
   let plugins = [];
   const page = listPage(main, {
     title: 'Tasks', noun: 'task', filters,
@@ -169,7 +169,7 @@ export function taskPage(main, q) {
       plugins = await list('/plugins');
       return (await api('GET', `/jobs/${enc(job)}/tasks`)).data.items;
     },
-    columns: [['#', (t) => t.position], ['Name', (t) => h('a', { href: `#/workflows/${enc(job)}/${enc(t.name)}` }, t.name)], ['Plugin', (t) => t.plugin],
+    columns: [['#', (t) => t.position], ['Name', (t) => h('a', { href: `/workflows/${enc(job)}/${enc(t.name)}` }, t.name)], ['Plugin', (t) => t.plugin],
       ['On failure', (t) => t.on_failure], ['Timeout', (t) => (t.timeout_s ? `${t.timeout_s} s` : 'none')], ['Retries', (t) => t.retries], ['Enabled', (t) => (t.enabled ? 'yes' : 'no')]],
     newForm: job ? (done) => {
       const f = form({
@@ -202,7 +202,7 @@ export function taskPage(main, q) {
         { name: 'enabled', label: 'Enabled', type: 'checkbox', value: o.enabled }],
       (v, o) => { const b = { ...v }; if (b.name === o.name) delete b.name; return b; }, done, ['name', 'position', 'on_failure', 'timeout_s', 'retries', 'enabled']),
     remove: (t) => api('DELETE', `/jobs/${enc(job)}/tasks/${enc(t.name)}`, undefined, { etag: etagOf('task', t) }),
-    more: (t) => h('a.button', { href: `#/variables?job=${enc(job)}&task=${enc(t.name)}` }, 'Variables'),
+    more: (t) => h('a.button', { href: `/variables?job=${enc(job)}&task=${enc(t.name)}` }, 'Variables'),
   });
   return page;
 }
@@ -214,10 +214,10 @@ export function varPage(main, q) {
   const task = q.get('task') || '';
   const filters = h('div.row');
   (async () => {
-    const p = await jobPicker('#/variables', job);
+    const p = await jobPicker('/variables', job);
     if (job) {
       const tasks = (await api('GET', `/jobs/${enc(job)}/tasks`)).data.items;
-      const sel = h('select', { id: 'pick-task', onchange: () => { location.hash = `#/variables?job=${enc(job)}&task=${enc(sel.value)}`; } },
+      const sel = h('select', { id: 'pick-task', onchange: () => { go(`/variables?job=${enc(job)}&task=${enc(sel.value)}`); } },
         h('option', { value: '' }, '— choose a task —'), tasks.map((t) => h('option', { value: t.name, selected: t.name === task }, t.name)));
       p.append(h('label', { for: 'pick-task' }, 'Task', sel));
     }

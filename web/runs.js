@@ -2,7 +2,7 @@
 // durations and exit codes as they change, a timeline, the live log,
 // cancel and re-run.
 import { api, list, enc } from './api.js';
-import { h, clear, fmtTime, fmtDur, duration, statusEl, toast } from './ui.js';
+import { h, clear, fmtTime, fmtDur, duration, statusEl, toast, go, setUrl } from './ui.js';
 
 const ENDED = ['succeeded', 'failed', 'canceled', 'interrupted'];
 const STATUSES = ['queued', 'running', ...ENDED];
@@ -14,7 +14,9 @@ export function runsPage(main, q) {
   clear(main, h('h1', 'Runs'), filters, table);
   const apply = () => {
     const qs = new URLSearchParams(Object.entries(f).filter(([, v]) => v));
-    history.replaceState(null, '', '#/runs' + (qs.toString() ? '?' + qs : ''));
+    if (q.get('limit')) qs.set('limit', q.get('limit'));
+    setUrl('/runs' + (qs.toString() ? '?' + qs : ''));
+    want = pageSize;
     load();
   };
   (async () => {
@@ -26,23 +28,60 @@ export function runsPage(main, q) {
     };
     clear(filters, sel('job', 'Job', jobs.map((j) => j.name)), sel('environment', 'Environment', envs.map((e) => e.name)), sel('status', 'Status', STATUSES));
   })().catch(() => {});
+  // Pages of pageSize (?limit=N, 1 to 500) follow the API's `next` cursor;
+  // a live refresh reloads as many runs as are shown.
+  const pageSize = Math.min(Math.max(parseInt(q.get('limit'), 10) || 50, 1), 500);
+  let rows = [];
+  let next = null;
+  let want = pageSize;
   let seq = 0;
+  async function fetchRuns(cursor, n) {
+    const got = [];
+    let nxt = cursor;
+    do {
+      const qs = new URLSearchParams(Object.entries({ ...f, limit: String(Math.min(n - got.length, 500)), cursor: nxt || '' }).filter(([, v]) => v));
+      const r = (await api('GET', '/runs?' + qs)).data;
+      got.push(...r.items);
+      nxt = r.next || null;
+    } while (nxt && got.length < n);
+    return { got, nxt };
+  }
   async function load() {
     const my = ++seq;
-    const qs = new URLSearchParams(Object.entries({ ...f, limit: '100' }).filter(([, v]) => v));
-    let runs;
-    try { runs = await list('/runs?' + qs); } catch (e) { clear(table, h('div.alert', e.message)); return; }
+    let res;
+    try { res = await fetchRuns(null, want); } catch (e) { if (my === seq) clear(table, h('div.alert', e.message)); return; }
     if (my !== seq) return;
-    clear(table, runs.length ? h('table.stackable', { 'aria-label': 'Runs' },
+    rows = res.got;
+    next = res.nxt;
+    render();
+  }
+  async function more(btn) {
+    const my = ++seq;
+    btn.disabled = true;
+    let res;
+    try { res = await fetchRuns(next, pageSize); } catch (e) { btn.disabled = false; toast(e.message); return; }
+    if (my !== seq) return;
+    const first = res.got[0];
+    rows = rows.concat(res.got.filter((r) => !rows.some((x) => x.id === r.id)));
+    next = res.nxt;
+    want = Math.max(want, rows.length);
+    render();
+    if (first) table.querySelector(`tr[data-run="${first.id}"] a`)?.focus();
+  }
+  function render() {
+    clear(table, rows.length ? [h('table.stackable', { 'aria-label': 'Runs' },
       h('thead', h('tr', ['Run', 'Job', 'Environment', 'Status', 'Started', 'Duration', 'By'].map((c) => h('th', { scope: 'col' }, c)))),
-      h('tbody', runs.map((r) => h('tr', { 'data-run': r.id },
-        h('td', { 'data-label': 'Run' }, h('a', { href: `#/runs/${r.id}` }, `#${r.id}`)),
-        h('td', { 'data-label': 'Job' }, h('a', { href: `#/workflows/${enc(r.job)}` }, r.job)),
+      h('tbody', rows.map((r) => h('tr', { 'data-run': r.id },
+        h('td', { 'data-label': 'Run' }, h('a', { href: `/runs/${r.id}` }, `#${r.id}`)),
+        h('td', { 'data-label': 'Job' }, h('a', { href: `/workflows/${enc(r.job)}` }, r.job)),
         h('td', { 'data-label': 'Environment' }, r.environment),
         h('td', { 'data-label': 'Status' }, statusEl(r.status)),
         h('td', { 'data-label': 'Started' }, fmtTime(r.started_at || r.created_at)),
         h('td', { 'data-label': 'Duration' }, fmtDur(duration(r.started_at, r.finished_at))),
-        h('td', { 'data-label': 'By' }, r.triggered_by))))) : h('p.hint', 'No runs match.'));
+        h('td', { 'data-label': 'By' }, r.triggered_by))))),
+    h('div.row.more', h('span.hint', { role: 'status', id: 'runs-count' }, `${rows.length} run${rows.length === 1 ? '' : 's'} shown${next ? '' : ', all that match'}`),
+      next ? h('button', { type: 'button', onclick: (e) => more(e.currentTarget) }, 'Load more') : null)]
+      : h('p.hint', 'No runs match.'));
   }
   load();
   return { onChange: (evs) => { if (evs.some((e) => e.kind === 'run' || e.kind === 'reset')) load(); } };
@@ -81,9 +120,9 @@ export function runPage(main, id) {
       h('div.row',
         h('span', 'Status: ', h('span#run-status', { class: `status ${run.status}`, 'data-status': run.status }, run.status)),
         h('span.hint', `started ${fmtTime(run.started_at)} · ${fmtDur(duration(run.started_at, run.finished_at))} · by ${run.triggered_by}`),
-        run.rerun_of ? h('a', { href: `#/runs/${run.rerun_of}` }, `re-run of #${run.rerun_of}`) : null,
+        run.rerun_of ? h('a', { href: `/runs/${run.rerun_of}` }, `re-run of #${run.rerun_of}`) : null,
         h('span.grow'),
-        h('a', { href: `#/workflows/${enc(run.job)}` }, 'Workflow'),
+        h('a', { href: `/workflows/${enc(run.job)}` }, 'Workflow'),
         h('button.danger', { type: 'button', disabled: ended || run.cancel_requested, onclick: cancel }, run.cancel_requested && !ended ? 'Canceling…' : 'Cancel'),
         h('button', { type: 'button', onclick: rerun }, 'Re-run')));
     clear(tasksArea, h('div.table-wrap', h('table.stackable', { 'aria-label': 'Task results' },
@@ -113,7 +152,7 @@ export function runPage(main, id) {
     load();
   }
   async function rerun() {
-    try { const r = await api('POST', `/runs/${id}/rerun`); location.hash = `#/runs/${r.data.id}`; } catch (e) { toast(e.message); }
+    try { const r = await api('POST', `/runs/${id}/rerun`); go(`/runs/${r.data.id}`); } catch (e) { toast(e.message); }
   }
 
   function follow() {

@@ -27,6 +27,21 @@ function add(el, kids) {
   }
 }
 
+/**
+ * Goes to a page of the UI (a real path: "/workflows/deploy?env=prod")
+ * through the History API; replace: no new history entry. app.js routes
+ * on the 'dmt:navigate' event (and on popstate).
+ */
+export function go(path, { replace = false } = {}) {
+  if (replace) history.replaceState(null, '', path); else history.pushState(null, '', path);
+  window.dispatchEvent(new Event('dmt:navigate'));
+}
+
+/** Changes the address shown (filters, selected tab) without routing. */
+export function setUrl(path) {
+  if (location.pathname + location.search !== path) history.replaceState(null, '', path);
+}
+
 export function clear(el, ...kids) { el.replaceChildren(); add(el, kids); return el; }
 
 let uid = 0;

@@ -2,7 +2,7 @@
 // environment with every variable's default, override and effective value,
 // the matrix of all variables x environments, and the Run button.
 import { api, list, enc, ApiError } from './api.js';
-import { h, clear, show, parseValue, inputText, toast } from './ui.js';
+import { h, clear, show, parseValue, inputText, toast, go, setUrl } from './ui.js';
 import { recentDots, etagOf } from './pages.js';
 
 export function workflowPage(main, job, task, q) {
@@ -12,13 +12,14 @@ export function workflowPage(main, job, task, q) {
   const body = h('div');
   clear(main, head, body);
   let seq = 0;
+  let alive = true;
 
   function setHash() {
-    const path = `#/workflows/${enc(st.job)}${st.task ? '/' + enc(st.task) : ''}`;
+    const path = `/workflows/${enc(st.job)}${st.task ? '/' + enc(st.task) : ''}`;
     const qs = new URLSearchParams();
     if (st.env) qs.set('env', st.env);
     if (st.matrix) qs.set('view', 'matrix');
-    history.replaceState(null, '', path + (qs.toString() ? '?' + qs : ''));
+    setUrl(path + (qs.toString() ? '?' + qs : ''));
   }
 
   async function load() {
@@ -30,7 +31,7 @@ export function workflowPage(main, job, task, q) {
         list(`/jobs/${enc(job)}/tasks`), list(`/runs?job=${enc(job)}&limit=8`).catch(() => []),
       ]);
     } catch (e) {
-      if (my === seq) clear(body, h('div.alert', e.status === 404 ? `There is no job ${job}.` : e.message), h('p', h('a', { href: '#/workflows' }, 'All workflows')));
+      if (my === seq) clear(body, h('div.alert', e.status === 404 ? `There is no job ${job}.` : e.message), h('p', h('a', { href: '/workflows' }, 'All workflows')));
       return;
     }
     if (my !== seq) return;
@@ -52,13 +53,16 @@ export function workflowPage(main, job, task, q) {
   }
 
   function render() {
+    if (!alive) return;
+    // Not while a task is being dragged: after the drop.
+    if (st.dragging) { st.stale = true; return; }
     // Keep what someone is typing, and the focus, across a refresh.
     const dirty = {};
     for (const el of main.querySelectorAll('input[data-dirty]')) dirty[el.id] = el.value;
     const focusId = document.activeElement && main.contains(document.activeElement) ? document.activeElement.id : null;
     setHash();
     clear(head, h('h1', 'Workflow ', h('span.v', st.job)),
-      h('div.row', h('a', { href: '#/workflows' }, '← all workflows'), h('span.grow'),
+      h('div.row', h('a', { href: '/workflows' }, '← all workflows'), h('span.grow'),
         h('button', { type: 'button', 'aria-pressed': String(st.matrix), onclick: () => { st.matrix = !st.matrix; render(); } }, st.matrix ? 'Show tasks and tabs' : 'Matrix view')),
       runPanel());
     clear(body, st.matrix ? matrix() : h('div.wf', taskList(), taskDetail()));
@@ -71,49 +75,126 @@ export function workflowPage(main, job, task, q) {
 
   // --- running ---------------------------------------------------------------------
   function runPanel() {
-    const envSel = h('select', { id: 'run-env' }, st.envs.map((e) => h('option', { value: e.name, selected: e.name === st.env }, e.name + (e.protected ? ' (protected)' : ''))));
+    // What is chosen here (the environment, an open confirmation, an error)
+    // lives in st.run, so a live refresh of the page keeps it.
+    const run = st.run || (st.run = { env: null, confirm: null, error: null });
+    // It follows the selected tab until someone picks one here.
+    if (!run.picked || !st.envs.some((e) => e.name === run.env)) run.env = st.env;
+    const envSel = h('select', { id: 'run-env', onchange: () => { run.env = envSel.value; run.picked = true; run.confirm = null; run.error = null; render(); } },
+      st.envs.map((e) => h('option', { value: e.name, selected: e.name === run.env }, e.name + (e.protected ? ' (protected)' : ''))));
     const msg = h('div', { role: 'alert' });
     const start = async () => {
+      const environment = run.env;
+      run.confirm = null;
       try {
-        const r = await api('POST', `/jobs/${enc(st.job)}/runs`, { environment: envSel.value });
-        location.hash = `#/runs/${r.data.id}`;
-      } catch (e) {
-        const errs = (e.problem && e.problem.errors) || [];
-        clear(msg, h('div.alert', h('strong', 'Not started: '), e.message, errs.length ? h('ul', errs.map((x) => h('li', x.task ? `${x.task} · ${x.variable} · ${x.environment}: ${x.message}` : `${x.field}: ${x.message}`))) : null));
-      }
+        const r = await api('POST', `/jobs/${enc(st.job)}/runs`, { environment });
+        run.error = null;
+        go(`/runs/${r.data.id}`);
+      } catch (e) { run.error = e; render(); }
     };
-    const runBtn = h('button.primary', { type: 'button', onclick: () => {
-      const env = st.envs.find((e) => e.name === envSel.value);
-      clear(msg);
+    if (run.error) {
+      const e = run.error;
+      const errs = (e.problem && e.problem.errors) || [];
+      clear(msg, h('div.alert', h('strong', 'Not started: '), e.message, errs.length ? h('ul', errs.map((x) => h('li', x.task ? `${x.task} · ${x.variable} · ${x.environment}: ${x.message}` : `${x.field}: ${x.message}`))) : null));
+    } else if (run.confirm) {
+      clear(msg, h('div.confirm', h('p', h('strong', `${run.confirm} is protected.`), ` Run ${st.job} in ${run.confirm}?`),
+        h('div.row', h('button.primary#run-confirm', { type: 'button', onclick: start }, `Yes, run in ${run.confirm}`),
+          h('button#run-confirm-cancel', { type: 'button', onclick: () => { run.confirm = null; render(); document.getElementById('run-go')?.focus(); } }, 'Cancel'))));
+    }
+    const runBtn = h('button.primary#run-go', { type: 'button', onclick: () => {
+      const env = st.envs.find((e) => e.name === run.env);
+      run.error = null;
       if (env && env.protected) {
-        clear(msg, h('div.confirm', h('p', h('strong', `${env.name} is protected.`), ` Run ${st.job} in ${env.name}?`),
-          h('div.row', h('button.primary', { type: 'button', onclick: start }, `Yes, run in ${env.name}`), h('button', { type: 'button', onclick: () => clear(msg) }, 'Cancel'))));
-        msg.querySelector('button').focus();
-      } else start();
+        run.confirm = env.name;
+        render();
+        document.getElementById('run-confirm')?.focus();
+      } else { run.confirm = null; render(); start(); }
     } }, 'Run');
     return h('section.panel', { 'aria-label': 'Run this job' }, h('div.row',
       h('label', { for: 'run-env' }, 'Environment'), envSel, runBtn, h('span.grow'),
-      h('span.hint', 'Recent runs: '), recentDots(st.runs), h('a', { href: `#/runs?job=${enc(st.job)}` }, 'all runs')), msg);
+      h('span.hint', 'Recent runs: '), recentDots(st.runs), h('a', { href: `/runs?job=${enc(st.job)}` }, 'all runs')), msg);
   }
 
-  // --- tasks in order -----------------------------------------------------------------
+  // --- tasks in order: drag a task by its grip (pointer events: mouse, pen
+  // and touch alike) or use its up/down buttons (keyboard) -----------------------------
   function taskList() {
     const tasks = [...st.tasks].sort((a, b) => a.position - b.position);
     const move = async (t, to) => {
       try {
         await api('PATCH', `/jobs/${enc(st.job)}/tasks/${enc(t.name)}`, { position: to }, { etag: etagOf('task', t) });
+        toast(`Moved ${t.name} to position ${to}`);
       } catch (e) { toast(e.status === 412 ? 'The tasks changed meanwhile: showing the new order.' : e.message); }
       load();
     };
-    return h('section', { 'aria-label': 'Tasks in order' }, h('h2', 'Tasks'),
-      tasks.length ? h('ol.tasklist', tasks.map((t, i) => h('li', { class: t.name === st.task ? 'selected' : null },
+    const ol = h('ol.tasklist', { 'aria-describedby': 'tasklist-hint' });
+    const drag = (ev, t, li) => {
+      if (ev.button !== 0 || st.dragging) return;
+      ev.preventDefault();
+      const grip = ev.currentTarget;
+      grip.setPointerCapture(ev.pointerId);
+      const items = [...ol.children];
+      const rects = items.map((x) => x.getBoundingClientRect());
+      const from = items.indexOf(li);
+      const y0 = ev.clientY;
+      let to = from;
+      st.dragging = true;
+      li.classList.add('dragging');
+      const mark = () => {
+        for (const x of items) x.classList.remove('drop-before', 'drop-after');
+        if (to !== from) items[to].classList.add(to < from ? 'drop-before' : 'drop-after');
+      };
+      const onMove = (e) => {
+        li.style.transform = `translateY(${e.clientY - y0}px)`;
+        const y = e.clientY;
+        if (y < rects[0].top) to = 0;
+        else if (y > rects[rects.length - 1].bottom) to = items.length - 1;
+        else {
+          const i = rects.findIndex((r) => y >= r.top && y <= r.bottom);
+          if (i >= 0) to = i;
+        }
+        mark();
+      };
+      const end = (commit) => () => {
+        grip.removeEventListener('pointermove', onMove);
+        grip.removeEventListener('pointerup', up);
+        grip.removeEventListener('pointercancel', cancel);
+        document.removeEventListener('keydown', esc);
+        if (grip.hasPointerCapture(ev.pointerId)) grip.releasePointerCapture(ev.pointerId);
+        li.style.transform = '';
+        li.classList.remove('dragging');
+        to = commit ? to : from;
+        mark();
+        st.dragging = false;
+        if (to !== from) {
+          // Show the new order at once; the server's answer (and /events) confirm it.
+          ol.insertBefore(li, to > from ? items[to].nextSibling : items[to]);
+          move(t, tasks[to].position);
+        } else if (st.stale) { st.stale = false; render(); }
+      };
+      const up = end(true);
+      const cancel = end(false);
+      // Escape puts the task back where it was.
+      const esc = (e) => { if (e.key === 'Escape') { e.preventDefault(); cancel(); } };
+      grip.addEventListener('pointermove', onMove);
+      grip.addEventListener('pointerup', up);
+      grip.addEventListener('pointercancel', cancel);
+      document.addEventListener('keydown', esc);
+    };
+    clear(ol, tasks.map((t, i) => {
+      const li = h('li', { class: t.name === st.task ? 'selected' : null, 'data-task': t.name });
+      clear(li,
+        h('span.grip', { 'aria-hidden': 'true', title: `Drag to move ${t.name}`, onpointerdown: (ev) => drag(ev, t, li) }, '⠿'),
         h('span.pos', { 'aria-hidden': 'true' }, t.position),
         h('button.pick', { type: 'button', 'aria-current': t.name === st.task ? 'true' : null, onclick: () => { st.task = t.name; load(); } },
           t.name, ' ', h('span.hint', t.plugin), t.enabled ? null : h('span.hint', ' (disabled)')),
-        h('button.mv', { type: 'button', 'aria-label': `Move ${t.name} up`, disabled: i === 0, onclick: () => move(t, t.position - 1) }, '↑'),
-        h('button.mv', { type: 'button', 'aria-label': `Move ${t.name} down`, disabled: i === tasks.length - 1, onclick: () => move(t, t.position + 1) }, '↓'))))
-        : h('p.hint', 'No tasks yet. ', h('a', { href: `#/tasks?job=${enc(st.job)}` }, 'Add a task')),
-      h('p', h('a', { href: `#/tasks?job=${enc(st.job)}` }, 'Manage tasks')));
+        h('button.mv', { type: 'button', 'aria-label': `Move ${t.name} up`, disabled: i === 0, onclick: () => move(t, tasks[i - 1].position) }, '↑'),
+        h('button.mv', { type: 'button', 'aria-label': `Move ${t.name} down`, disabled: i === tasks.length - 1, onclick: () => move(t, tasks[i + 1].position) }, '↓'));
+      return li;
+    }));
+    return h('section', { 'aria-label': 'Tasks in order' }, h('h2', 'Tasks'),
+      tasks.length ? [ol, h('p.hint#tasklist-hint', 'Drag a task by its grip, or use its arrow buttons, to change the order.')]
+        : h('p.hint', 'No tasks yet. ', h('a', { href: `/tasks?job=${enc(st.job)}` }, 'Add a task')),
+      h('p', h('a', { href: `/tasks?job=${enc(st.job)}` }, 'Manage tasks')));
   }
 
   // --- one task, one tab per environment --------------------------------------------------
@@ -121,7 +202,7 @@ export function workflowPage(main, job, task, q) {
     const t = st.wf.tasks.find((x) => x.name === st.task);
     if (!t) return h('section', h('p.hint', 'Select a task.'));
     const envs = st.wf.environments;
-    if (!envs.length) return h('section', h('h2', t.name), h('p.hint', 'No environments yet. ', h('a', { href: '#/environments' }, 'Create one')));
+    if (!envs.length) return h('section', h('h2', t.name), h('p.hint', 'No environments yet. ', h('a', { href: '/environments' }, 'Create one')));
     const missingIn = (e) => t.variables.filter((v) => v.effective[e] && v.effective[e].missing).length;
     const tabs = envs.map((e) => h('button', {
       type: 'button', role: 'tab', id: `tab-${e}`, 'aria-selected': String(e === st.env), 'aria-controls': `panel-${e}`,
@@ -231,6 +312,7 @@ export function workflowPage(main, job, task, q) {
 
   load();
   return {
+    dispose: () => { alive = false; },
     onChange: (evs) => {
       if (evs.some((e) => e.kind !== 'run')) load();
       else list(`/runs?job=${enc(st.job)}&limit=8`).then((r) => { st.runs = r; if (st.wf) render(); }).catch(() => {});
@@ -243,9 +325,9 @@ function jobChooser(main) {
   clear(main, h('h1', 'Workflows'), h('p.hint', 'Pick a job to manage its tasks and their values in every environment.'), area);
   const load = async () => {
     const [jobs, runs] = await Promise.all([list('/jobs'), list('/runs?limit=200').catch(() => [])]);
-    if (!jobs.length) { clear(area, h('p', 'No jobs yet. ', h('a', { href: '#/jobs' }, 'Create a job'), ', then add tasks to it.')); return; }
+    if (!jobs.length) { clear(area, h('p', 'No jobs yet. ', h('a', { href: '/jobs' }, 'Create a job'), ', then add tasks to it.')); return; }
     clear(area, h('ul.tasklist', { 'aria-label': 'Jobs' }, jobs.map((j) => h('li',
-      h('a.pick', { href: `#/workflows/${enc(j.name)}` }, j.name, ' ', h('span.hint', `${(j.tasks || []).length} task(s)${j.description ? ' · ' + j.description : ''}`)),
+      h('a.pick', { href: `/workflows/${enc(j.name)}` }, j.name, ' ', h('span.hint', `${(j.tasks || []).length} task(s)${j.description ? ' · ' + j.description : ''}`)),
       recentDots(runs.filter((r) => r.job === j.name).slice(0, 8))))));
   };
   load().catch((e) => clear(area, h('div.alert', e.message)));

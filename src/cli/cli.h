@@ -76,6 +76,11 @@ int cmd_runs(struct cli *cli, int argc, char **argv);
 int cmd_log(struct cli *cli, int argc, char **argv);
 int cmd_cancel(struct cli *cli, int argc, char **argv);
 int cmd_rerun(struct cli *cli, int argc, char **argv);
+/* Users and API tokens (cmd_user.c, cmd_token.c; admins only on the
+ * server): `user ls | add | show | set | rm`, `token ls | add | rm`. A
+ * password is read from stdin only (`--password -`), never from argv. */
+int cmd_user(struct cli *cli, int argc, char **argv);
+int cmd_token(struct cli *cli, int argc, char **argv);
 
 /* Prints a table of variables (an array of variable documents) on stdout:
  * NAME, TYPE, FLAGS, DEFAULT and OVERRIDES. Shared by `var ls` and

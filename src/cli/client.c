@@ -83,6 +83,16 @@ void client_free(struct client *c) {
     free(c);
 }
 
+void client_curl_tls(void *curl) {
+    const char *ca = getenv("DMT_CACERT");
+    if (ca != NULL && *ca != '\0') curl_easy_setopt(curl, CURLOPT_CAINFO, ca);
+    const char *insecure = getenv("DMT_INSECURE");
+    if (insecure != NULL && strcmp(insecure, "1") == 0) {
+        curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+}
+
 const char *client_base_url(const struct client *c) { return c->base; }
 
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata) {
@@ -190,6 +200,7 @@ int client_request(struct client *c, const char *method, const char *path, json_
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "dmt-cli");
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    client_curl_tls(h);
 
     headers = curl_slist_append(headers, "Accept: application/json, application/problem+json");
     if (c->auth != NULL) headers = curl_slist_append(headers, c->auth);

@@ -28,6 +28,16 @@ struct client *client_new(void);
 /* Frees c; client_free(NULL) does nothing. */
 void client_free(struct client *c);
 
+/*
+ * Applies the TLS settings of the environment to a libcurl easy handle
+ * (a CURL *, given as void * so this header needs no curl): DMT_CACERT
+ * names a PEM file of CA certificates to trust for an https:// DMT_URL;
+ * DMT_INSECURE=1 turns certificate and host name verification off (for
+ * tests only: anyone on the path can then read the token). Call it after
+ * every curl_easy_reset.
+ */
+void client_curl_tls(void *curl);
+
 /* The base URL in use (e.g. "http://127.0.0.1:8080"); borrowed from c. */
 const char *client_base_url(const struct client *c);
 

@@ -93,6 +93,7 @@ static int stream_log(struct cli *cli, int64_t id, bool follow, FILE *out, struc
     curl_easy_setopt(s.h, CURLOPT_ERRORBUFFER, curl_msg);
     curl_easy_setopt(s.h, CURLOPT_USERAGENT, "dmt-cli");
     curl_easy_setopt(s.h, CURLOPT_PROTOCOLS_STR, "http,https");
+    client_curl_tls(s.h);
     curl_easy_setopt(s.h, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(s.h, CURLOPT_WRITEFUNCTION, on_log_data);
     curl_easy_setopt(s.h, CURLOPT_WRITEDATA, &s);

@@ -20,7 +20,7 @@ static const struct {
     {"env", cmd_env},           {"job", cmd_job},   {"task", cmd_task},     {"var", cmd_var},
     {"workflow", cmd_workflow}, {"plan", cmd_plan}, {"plugin", cmd_plugin},
     {"run", cmd_run},           {"runs", cmd_runs}, {"log", cmd_log},       {"cancel", cmd_cancel},
-    {"rerun", cmd_rerun},
+    {"rerun", cmd_rerun},       {"user", cmd_user}, {"token", cmd_token},
 };
 
 static const char usage_text[] =
@@ -47,14 +47,17 @@ static const char usage_text[] =
     "  dmt runs [--job J] [--env E] [--status S] [--limit N]   newest first\n"
     "  dmt log RUN [--follow]            a run's log; --follow streams it until the run ends\n"
     "  dmt cancel RUN | rerun RUN [--follow]\n"
-    "  dmt user ls | add NAME --role R [--password -] | rm NAME\n"
-    "  dmt token ls | add NAME [--user U] | rm ID\n"
+    "  dmt user ls | add NAME --role R [--password -] | show NAME | rm NAME\n"
+    "  dmt user set NAME [--role R] [--password -]   (--password - reads stdin)\n"
+    "  dmt token ls | add NAME [--user U] | rm ID    (add prints the token once)\n"
     "\n"
     "administration (on the database itself; stop the server first):\n"
     "  dmt admin rotate-key --db URL [--key-file F] --new-key-file F\n"
     "  dmt version | help [COMMAND]\n"
     "\n"
-    "--json prints the server's JSON instead of tables. Exit status: 0 success,\n"
+    "--json prints the server's JSON instead of tables. For an https:// DMT_URL,\n"
+    "DMT_CACERT=FILE names the CA to trust (DMT_INSECURE=1 skips verification:\n"
+    "for tests only). Exit status: 0 success,\n"
     "1 failure (server error, a plan with errors, a followed run that did not\n"
     "succeed), 2 usage error.\n";
 

@@ -4,12 +4,15 @@
  * until SIGINT or SIGTERM.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
 #include <sodium.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -27,7 +30,7 @@ static const char usage[] =
     "usage: dmt serve [--listen HOST:PORT] [--db URL] [--demo] [--max-body BYTES]\n"
     "                 [--threads N] [--plugin-dir DIR]... [--concurrency N]\n"
     "                 [--data-dir DIR] [--grace SECONDS] [--no-executor]\n"
-    "                 [--key-file PATH]\n"
+    "                 [--key-file PATH] [--tls-cert FILE --tls-key FILE] [--run-as USER]\n"
     "  --listen HOST:PORT  where to listen (default 127.0.0.1:8080; port 0 picks one)\n"
     "  --db URL            sqlite:PATH (default sqlite:./dmt.db)\n"
     "  --demo              on a new database, create a small demo workflow\n"
@@ -40,6 +43,9 @@ static const char usage[] =
     "  --no-executor       serve the API only; runs wait for an executor elsewhere\n"
     "  --key-file PATH     the master key sealing secrets (default: the database path\n"
     "                      plus .key, created with mode 0600 on first start)\n"
+    "  --tls-cert FILE     serve HTTPS with this PEM certificate (chain); needs --tls-key\n"
+    "  --tls-key FILE      the PEM private key of --tls-cert\n"
+    "  --run-as USER       run tasks as this unprivileged user (the server runs as root)\n"
     "environment: DMT_MASTER_KEY (64 hex characters; instead of the key file),\n"
     "             DMT_ADMIN_PASSWORD, DMT_ADMIN_TOKEN (first start only),\n"
     "             DMT_PLUGIN_PATH (colon-separated plugin folders)\n";
@@ -131,6 +137,73 @@ int serve_load_master_key(struct store *st, const char *url, const char *key_fil
     return rc;
 }
 
+/* Reads the PEM file path (at most 1 MiB) into a new string in *out, which
+ * the caller frees (wiping it: it may hold a private key). */
+static int read_pem(const char *opt, const char *path, char **out, struct dmt_err *err) {
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return dmt_err_set(err, DMT_ERR_CONFIG, "%s: cannot open %s: %s", opt, path,
+                           strerror(errno));
+    size_t cap = 1u << 20, len = 0;
+    char *buf = malloc(cap + 1);
+    if (buf == NULL) abort();
+    ssize_t n;
+    while (len < cap && ((n = read(fd, buf + len, cap - len)) > 0 || (n < 0 && errno == EINTR)))
+        if (n > 0) len += (size_t)n;
+    int e = errno;
+    bool bad = n < 0 || len == cap;
+    close(fd);
+    buf[len] = '\0';
+    if (bad || len == 0 || strstr(buf, "-----BEGIN ") == NULL) {
+        sodium_memzero(buf, len);
+        free(buf);
+        return dmt_err_set(err, DMT_ERR_CONFIG, "%s: %s is not a PEM file%s%s", opt, path,
+                           n < 0 ? ": " : "", n < 0 ? strerror(e) : "");
+    }
+    *out = buf;
+    return DMT_OK;
+}
+
+/* Looks up the user tasks run as (--run-as): it must exist, not be root,
+ * and the server itself must be root to switch to it. */
+static int run_as_user(const char *name, struct executor_opts *eo, struct dmt_err *err) {
+    errno = 0;
+    struct passwd *pw = getpwnam(name);
+    if (pw == NULL)
+        return dmt_err_set(err, DMT_ERR_CONFIG, "--run-as: no user named '%s'%s%s", name,
+                           errno ? ": " : "", errno ? strerror(errno) : "");
+    if (pw->pw_uid == 0)
+        return dmt_err_set(err, DMT_ERR_CONFIG,
+                           "--run-as: '%s' is root; name an unprivileged user", name);
+    if (geteuid() != 0)
+        return dmt_err_set(err, DMT_ERR_CONFIG, "--run-as: only a server running as root can run "
+                                                "tasks as another user");
+    eo->run_as = true;
+    eo->uid = pw->pw_uid;
+    eo->gid = pw->pw_gid;
+    return DMT_OK;
+}
+
+/* With --run-as, tasks must not read the database: its files (and the
+ * WAL and shared-memory files SQLite gives the same mode) are made
+ * private to the server's user if an earlier start left them readable. */
+static void private_db_files(const char *url) {
+    if (strncmp(url, "sqlite:", 7) != 0 || strcmp(url + 7, ":memory:") == 0) return;
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        char path[1100];
+        struct stat st;
+        snprintf(path, sizeof(path), "%s%s", url + 7, suffixes[i]);
+        if (stat(path, &st) != 0 || (st.st_mode & 077) == 0) continue;
+        if (chmod(path, st.st_mode & 0700) == 0)
+            log_warn("made %s private (mode %04o): tasks run as another user", path,
+                     (unsigned)(st.st_mode & 0700));
+        else
+            log_warn("cannot make %s private: %s", path, strerror(errno));
+    }
+}
+
 /* Parses the value of a numeric option into *out within [min, max]. */
 static bool num_opt(const char *value, int64_t min, int64_t max, int64_t *out) {
     return util_parse_i64(value, out) && *out >= min && *out <= max;
@@ -139,7 +212,7 @@ static bool num_opt(const char *value, int64_t min, int64_t max, int64_t *out) {
 int cmd_serve(int argc, char **argv) {
     const char *listen = "127.0.0.1:8080", *db = "sqlite:./dmt.db", *data_dir = "./dmt-data";
     bool demo = false, executor = true;
-    const char *key_file = NULL;
+    const char *key_file = NULL, *tls_cert = NULL, *tls_key = NULL, *run_as = NULL;
     int64_t max_body = 1 << 20, threads = 2, concurrency = 16, grace = 10;
     const char *cli_dirs[argc > 0 ? argc : 1];
     size_t ncli_dirs = 0;
@@ -163,6 +236,12 @@ int cmd_serve(int argc, char **argv) {
             cli_dirs[ncli_dirs++] = argv[++i];
         } else if (strcmp(a, "--key-file") == 0) {
             key_file = argv[++i];
+        } else if (strcmp(a, "--tls-cert") == 0) {
+            tls_cert = argv[++i];
+        } else if (strcmp(a, "--tls-key") == 0) {
+            tls_key = argv[++i];
+        } else if (strcmp(a, "--run-as") == 0) {
+            run_as = argv[++i];
         } else if (strcmp(a, "--data-dir") == 0) {
             data_dir = argv[++i];
         } else if (strcmp(a, "--max-body") == 0) {
@@ -181,6 +260,9 @@ int cmd_serve(int argc, char **argv) {
             return serve_usage("unknown option: %s", a);
         }
     }
+    if ((tls_cert == NULL) != (tls_key == NULL))
+        return serve_usage("%s: --tls-cert and --tls-key go together",
+                           tls_cert ? "--tls-cert" : "--tls-key");
     char host[256];
     unsigned port;
     if (!parse_listen(listen, host, sizeof(host), &port))
@@ -195,7 +277,14 @@ int cmd_serve(int argc, char **argv) {
     struct http_server *srv = NULL;
     struct executor *ex = NULL;
     struct store_maintainer *maint = NULL;
-    char *env_dirs = NULL;
+    char *env_dirs = NULL, *cert_pem = NULL, *key_pem = NULL;
+    struct executor_opts eo = {.db_url = url, .concurrency = (unsigned)concurrency,
+                               .data_dir = data_dir, .grace_s = (unsigned)grace};
+    /* Configuration errors stop the start before anything is opened. */
+    if (run_as != NULL && run_as_user(run_as, &eo, &err) != DMT_OK) goto out;
+    if (tls_cert != NULL && (read_pem("--tls-cert", tls_cert, &cert_pem, &err) != DMT_OK ||
+                             read_pem("--tls-key", tls_key, &key_pem, &err) != DMT_OK))
+        goto out;
     const char **dirs = plugin_dirs(cli_dirs, ncli_dirs, &env_dirs);
     /* Shared-object plugins are described and run by this very binary. */
     char *self_exe = realpath("/proc/self/exe", NULL);
@@ -206,7 +295,12 @@ int cmd_serve(int argc, char **argv) {
     free(self_exe);
     free(dirs);
     free(env_dirs);
-    if (store_open(url, &st, &err) != DMT_OK) goto out;
+    /* A new database file (and so its WAL) is readable by the server only. */
+    mode_t old_umask = umask(077);
+    int orc = store_open(url, &st, &err);
+    umask(old_umask);
+    if (orc != DMT_OK) goto out;
+    if (run_as != NULL) private_db_files(url);
     if (store_maintainer_start(url, 200, &maint, &err) != DMT_OK) goto out;
     {
         /* The master key first: a wrong one stops the start here. */
@@ -243,12 +337,18 @@ int cmd_serve(int argc, char **argv) {
         char node[300], hostname[256] = "localhost";
         gethostname(hostname, sizeof(hostname) - 1);
         snprintf(node, sizeof(node), "%s:%d", hostname, (int)getpid());
-        struct executor_opts eo = {url, (unsigned)concurrency, data_dir, (unsigned)grace, node};
+        eo.node = node;
         if (executor_start(&eo, &ex, &err) != DMT_OK) goto out;
     }
-    struct http_opts opts = {host, port, url, (size_t)max_body, (unsigned)threads};
-    if (http_server_start(&opts, &srv, &err) != DMT_OK) goto out;
-    log_info("dmt listening on http://%s:%u (database %s)", host, http_server_port(srv), url);
+    struct http_opts opts = {host, port, url, (size_t)max_body, (unsigned)threads, cert_pem,
+                             key_pem};
+    int hrc = http_server_start(&opts, &srv, &err);
+    free_secret(key_pem);
+    key_pem = NULL;
+    if (hrc != DMT_OK) goto out;
+    log_info("dmt listening on %s://%s:%u (database %s)", cert_pem ? "https" : "http", host,
+             http_server_port(srv), url);
+    if (run_as != NULL) log_info("tasks run as %s (uid %u)", run_as, (unsigned)eo.uid);
     fflush(stderr);
     int sig = 0;
     sigwait(&set, &sig);
@@ -263,6 +363,8 @@ out:
     store_close(st);
     plugin_registry_cleanup();
     seal_key_set(NULL);
+    free(cert_pem);
+    free_secret(key_pem);
     dmt_err_cleanup(&err);
     return status;
 }

@@ -105,6 +105,9 @@ struct active {
 struct executor {
     char *db_url, *data_dir, *node;
     unsigned concurrency, grace_s;
+    bool run_as; /* tasks run as uid:gid (--run-as) */
+    uid_t uid;
+    gid_t gid;
     pthread_t thread;
     int epfd, wakefd, hook;
     atomic_bool stopping;
@@ -514,6 +517,29 @@ static void close_pending(struct executor *ex, struct active *a, int st) {
     }
 }
 
+/*
+ * With --run-as, the task's user gets what it must use in the run's meta
+ * folder, which stays root's (so the task cannot swap its entries for
+ * links that the server would then follow): the shell's script, and an
+ * empty outputs file it may append to.
+ */
+static int hand_over_taskdir(struct executor *ex, struct active *a, struct dmt_err *err) {
+    int fd = -1, ok = -1;
+    int dfd = open(a->taskdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0 &&
+        (fchownat(dfd, "script", ex->uid, ex->gid, AT_SYMLINK_NOFOLLOW) == 0 || errno == ENOENT) &&
+        (unlinkat(dfd, "outputs", 0) == 0 || errno == ENOENT)) {
+        fd = openat(dfd, "outputs", O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0) ok = fchown(fd, ex->uid, ex->gid);
+    }
+    int e = errno;
+    if (fd >= 0) close(fd);
+    if (dfd >= 0) close(dfd);
+    if (ok == 0) return DMT_OK;
+    return dmt_err_set(err, DMT_ERR_IO, "cannot prepare %s for uid %u: %s", a->taskdir,
+                       (unsigned)ex->uid, strerror(e));
+}
+
 /* Starts one attempt of the current task. */
 static void start_attempt(struct executor *ex, struct active *a) {
     struct task_result *tr = &a->results.items[a->cur];
@@ -560,13 +586,15 @@ static void start_attempt(struct executor *ex, struct active *a) {
         goto failed;
     }
     if (plugin_command(p, values, a->taskdir, &argv, &err) != DMT_OK) goto failed;
+    if (ex->run_as && hand_over_taskdir(ex, a, &err) != DMT_OK) goto failed;
     build_env(&env, a, p, values, tr->attempts);
     const json_t *wd = json_object_get(values, "workdir");
     const char *cwd = p->export_plain && json_is_string(wd) && json_string_length(wd) > 0
                           ? json_string_value(wd)
                           : a->workdir;
     struct proc_opts po = {.file = argv[0], .argv = argv, .env = env.v, .cwd = cwd,
-                           .stdin_fd = input, .has_stdin_fd = true, .die_with_parent = true};
+                           .stdin_fd = input, .has_stdin_fd = true, .die_with_parent = true,
+                           .uid = ex->uid, .gid = ex->gid, .set_user = ex->run_as};
     if (proc_spawn(&a->proc, &po, &err) != DMT_OK) goto failed;
 
     a->running = true;
@@ -762,7 +790,11 @@ static void claim(struct executor *ex, int64_t id) {
     ex->nactive++;
     atomic_store(&runs_active, ex->nactive);
     rm_tree(a->rundir); /* leftovers of an earlier life of this number */
-    if (mkdir(a->rundir, 0700) != 0 || mkdir(a->workdir, 0700) != 0 || mkdir(a->taskdir, 0700) != 0) {
+    /* With --run-as, work/ is the task user's; the run folder and meta/ stay
+     * root's, which the user may only pass through. */
+    if (mkdir(a->rundir, 0700) != 0 || mkdir(a->workdir, 0700) != 0 || mkdir(a->taskdir, 0700) != 0 ||
+        (ex->run_as && (chmod(a->rundir, 0711) != 0 || chmod(a->taskdir, 0711) != 0 ||
+                        chown(a->workdir, ex->uid, ex->gid) != 0))) {
         sys_line(ex, id, -1, "cannot create the run folder %s: %s", a->rundir, strerror(errno));
         close_pending(ex, a, RESULT_CANCELED);
         finish_run(ex, a, RUN_FAILED);
@@ -920,6 +952,37 @@ static void *loop(void *arg) {
 
 /* --- start, stop, recover -------------------------------------------------------------- */
 
+/*
+ * With --run-as, the task user must pass through every folder down to
+ * DATA_DIR/runs: the two the executor owns become 0711 (pass, not list);
+ * a folder above them that the user cannot pass stops the start with a
+ * clear message instead of failing every task later.
+ */
+static int open_runs_to_user(struct executor *ex, const char *runs, struct dmt_err *err) {
+    if (chmod(ex->data_dir, 0711) != 0 || chmod(runs, 0711) != 0)
+        return dmt_err_set(err, DMT_ERR_IO, "cannot open %s to the task user: %s", runs,
+                           strerror(errno));
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s", ex->data_dir);
+    for (char *slash = path + strlen(path); slash != NULL; slash = strrchr(path, '/')) {
+        *slash = '\0';
+        struct stat st;
+        const char *dir = path[0] != '\0' ? path : "/";
+        if (stat(dir, &st) != 0)
+            return dmt_err_set(err, DMT_ERR_IO, "cannot stat %s: %s", dir, strerror(errno));
+        bool pass = (st.st_mode & S_IXOTH) || (st.st_uid == ex->uid && (st.st_mode & S_IXUSR)) ||
+                    (st.st_gid == ex->gid && (st.st_mode & S_IXGRP));
+        if (!pass)
+            return dmt_err_set(err, DMT_ERR_CONFIG,
+                               "--run-as: uid %u cannot pass through %s (mode %04o) to reach "
+                               "the run folders in %s: chmod o+x it or choose another "
+                               "--data-dir",
+                               (unsigned)ex->uid, dir, (unsigned)(st.st_mode & 07777), runs);
+        if (path[0] == '\0') break;
+    }
+    return DMT_OK;
+}
+
 int executor_start(const struct executor_opts *opts, struct executor **out, struct dmt_err *err) {
     struct executor *ex = calloc(1, sizeof(*ex));
     if (ex == NULL) return dmt_err_set(err, DMT_ERR_NOMEM, "out of memory");
@@ -928,6 +991,9 @@ int executor_start(const struct executor_opts *opts, struct executor **out, stru
     ex->node = util_strdup(opts->node);
     ex->concurrency = opts->concurrency ? opts->concurrency : 16;
     ex->grace_s = opts->grace_s;
+    ex->run_as = opts->run_as;
+    ex->uid = opts->uid;
+    ex->gid = opts->gid;
     ex->last_seq = -1;
     ex->epfd = epoll_create1(EPOLL_CLOEXEC);
     ex->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -949,6 +1015,7 @@ int executor_start(const struct executor_opts *opts, struct executor **out, stru
         free(ex->data_dir);
         ex->data_dir = abs;
     }
+    if (rc == DMT_OK && ex->run_as) rc = open_runs_to_user(ex, runs, err);
     if (rc == DMT_OK) rc = store_open(ex->db_url, &ex->store, err);
     if (rc == DMT_OK) rc = logwriter_start(ex->db_url, &ex->lw, err);
     if (rc == DMT_OK) {

@@ -10,6 +10,9 @@
 #ifndef DMT_EXECUTOR_H
 #define DMT_EXECUTOR_H
 
+#include <stdbool.h>
+#include <sys/types.h>
+
 #include "core/status.h"
 #include "store/store.h"
 
@@ -19,6 +22,11 @@ struct executor_opts {
     const char *data_dir; /* run folders are made under DATA_DIR/runs/ */
     unsigned grace_s;     /* SIGTERM, then SIGKILL this much later */
     const char *node;     /* the name it claims runs under */
+    /* Tasks run as uid:gid when run_as (the server must be root); their
+     * run folders are then made theirs (work/) or readable to them. */
+    bool run_as;
+    uid_t uid;
+    gid_t gid;
 };
 
 struct executor;

@@ -50,6 +50,10 @@ struct req {
     int delayed_code;
     int status;      /* HTTP status answered, for the access log */
     char allow[64];  /* the Allow header of a 405 */
+    /* One more header for whatever answer is queued (a lockout's
+     * Retry-After, the Set-Cookie that ends a session), when name is set. */
+    const char *extra_header;
+    char extra_value[160];
     bool cacheable;  /* a GET whose answer depends only on path and data */
     bool have_seq;   /* seq holds the change sequence read for this request */
     int64_t seq;

@@ -124,6 +124,12 @@ int res_session_create(struct req *r) {
                                                            : "login_failed"};
     if (name_is_slug(l.user)) (void)store_tx(r->store, true, audit_tx, &al, NULL);
     if (l.outcome == DMT_ERR_LOCKED) {
+        /* The lock of a known user ends at locked_until; one that locked
+         * just now (record_tx) for the whole period. */
+        int64_t until = l.found && l.u.locked_until > l.now ? l.u.locked_until
+                                                             : l.now + AUTH_LOCK_S;
+        r->extra_header = "Retry-After";
+        snprintf(r->extra_value, sizeof(r->extra_value), "%lld", (long long)(until - l.now));
         rc = dmt_err_set(&r->err, DMT_ERR_LOCKED,
                          "this account is locked for a while after %d failed logins in a row; "
                          "try again later",
@@ -169,6 +175,13 @@ static int delete_tx(struct store *s, void *arg, struct dmt_err *err) {
 }
 
 int res_session_delete(struct req *r) {
+    /* The browser forgets the cookie too (with the session's own attributes,
+     * so it replaces that very cookie). */
+    r->extra_header = "Set-Cookie";
+    snprintf(r->extra_value, sizeof(r->extra_value),
+             "%s=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0%s", AUTH_COOKIE,
+             req_is_tls(r) ? "; Secure" : "");
     int rc = op_run(r, true, delete_tx, NULL);
+    if (rc != DMT_OK) r->extra_header = NULL;
     return rc;
 }

@@ -1,10 +1,14 @@
 /*
- * res_ui.c - the web UI (DESIGN.md §9): "/" is web/index.html and
- * "/assets/NAME" is web/NAME, both from the files embedded at build time
+ * res_ui.c - the web UI (DESIGN.md §9): "/" and the UI's own pages
+ * (/workflows/JOB, /runs/ID, /jobs, ...: the routes server.c sends here
+ * besides /assets, so a deep link or a reload works; the client router
+ * uses the History API) are web/index.html; "/assets/NAME" is web/NAME,
+ * all from the files embedded at build time
  * (scripts/embed.sh). No file is read from disk. Each answer carries a
  * strong ETag (a hash of the content), so the browser revalidates its copy
  * (Cache-Control: no-cache) and gets 304 when nothing changed.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,13 +37,15 @@ static const char *content_type(const char *path) {
 
 int res_ui(struct req *r) {
     char path[300];
-    /* Only "/" and "/assets/<one segment>" route here (server.c). */
-    if (r->params[0] != NULL)
+    /* "/assets/<one segment>" is that file; every other route here is a
+     * page of the UI (server.c lists them): index.html. */
+    bool asset = r->route != NULL && strncmp(r->route, "/assets/", 8) == 0;
+    if (asset && r->params[0] != NULL)
         snprintf(path, sizeof(path), "web/%s", r->params[0]);
     else
         snprintf(path, sizeof(path), "web/index.html");
     const struct embedded_file *f =
-        r->params[0] != NULL && r->params[0][0] == '.' ? NULL : embedded_find(path);
+        asset && r->params[0] != NULL && r->params[0][0] == '.' ? NULL : embedded_find(path);
     if (f == NULL) return dmt_err_set(&r->err, DMT_ERR_NOT_FOUND, "no such file: %s", r->url);
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < f->size; i++)

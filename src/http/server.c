@@ -119,6 +119,13 @@ static const struct route routes[] = {
     Q(V "/events", [M_GET] = res_events),
     R("/", [M_GET] = res_ui),
     R("/assets/*", [M_GET] = res_ui),
+    /* The UI's own pages (web/app.js routes): each is index.html. */
+    R("/workflows", [M_GET] = res_ui), R("/workflows/*", [M_GET] = res_ui),
+    R("/workflows/*/*", [M_GET] = res_ui), R("/jobs", [M_GET] = res_ui),
+    R("/tasks", [M_GET] = res_ui), R("/variables", [M_GET] = res_ui),
+    R("/environments", [M_GET] = res_ui), R("/runs", [M_GET] = res_ui),
+    R("/runs/*", [M_GET] = res_ui), R("/plugins", [M_GET] = res_ui),
+    R("/login", [M_GET] = res_ui),
 };
 #undef R
 #undef Q
@@ -168,6 +175,7 @@ static void add_common_headers(struct MHD_Response *resp) {
 static int queue(struct req *r, unsigned status, struct MHD_Response *resp) {
     if (resp == NULL) return dmt_err_set(&r->err, DMT_ERR_NOMEM, "cannot build a response");
     add_common_headers(resp);
+    if (r->extra_header != NULL) MHD_add_response_header(resp, r->extra_header, r->extra_value);
     r->status = (int)status;
     enum MHD_Result ok = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
@@ -835,6 +843,9 @@ int http_server_start(const struct http_opts *opts, struct http_server **out,
     if (inet_pton(AF_INET, opts->host, &addr.sin_addr) != 1)
         return dmt_err_set(err, DMT_ERR_CONFIG, "--listen: '%s' is not an IPv4 address",
                            opts->host);
+    if (opts->tls_cert_pem != NULL && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+        return dmt_err_set(err, DMT_ERR_CONFIG,
+                           "--tls-cert: this libmicrohttpd was built without TLS support");
     struct http_server *srv = calloc(1, sizeof(*srv));
     if (srv == NULL) return dmt_err_set(err, DMT_ERR_NOMEM, "out of memory");
     srv->db_url = util_strdup(opts->db_url);
@@ -849,21 +860,36 @@ int http_server_start(const struct http_opts *opts, struct http_server **out,
     pthread_cond_init(&srv->delay_cond, &ca);
     pthread_condattr_destroy(&ca);
     unsigned threads = opts->threads ? opts->threads : 2;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME;
+    /* The TLS options, when any, go in through MHD_OPTION_ARRAY. */
+    struct MHD_OptionItem tls_opts[] = {{MHD_OPTION_END, 0, NULL},
+                                        {MHD_OPTION_END, 0, NULL},
+                                        {MHD_OPTION_END, 0, NULL}};
+    if (opts->tls_cert_pem != NULL) {
+        flags |= MHD_USE_TLS;
+        srv->tls = true;
+        tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
+                                              (void *)opts->tls_cert_pem};
+        tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0,
+                                              (void *)opts->tls_key_pem};
+    }
     srv->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
-            MHD_ALLOW_SUSPEND_RESUME,
-        0, NULL, NULL,
+        flags, 0, NULL, NULL,
         on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
-        MHD_OPTION_END);
+        MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (srv->daemon == NULL) {
         pthread_cond_destroy(&srv->wait_cond);
         pthread_mutex_destroy(&srv->wait_lock);
         free(srv->db_url);
         free(srv);
-        return dmt_err_set(err, DMT_ERR_IO, "cannot listen on %s:%u (address in use?)",
-                           opts->host, opts->port);
+        return dmt_err_set(err, DMT_ERR_IO, "cannot listen on %s:%u (address in use?%s)",
+                           opts->host, opts->port,
+                           opts->tls_cert_pem != NULL ? " or a TLS certificate or key that "
+                                                        "does not load or match"
+                                                      : "");
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = info ? info->port : opts->port;

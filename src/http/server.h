@@ -12,6 +12,10 @@ struct http_opts {
     const char *db_url; /* each server thread opens its own store on it */
     size_t max_body;    /* bytes */
     unsigned threads;   /* MHD thread pool size */
+    /* Both set: serve HTTPS with this certificate (chain) and key, PEM
+     * text (borrowed until http_server_start returns); both NULL: HTTP. */
+    const char *tls_cert_pem;
+    const char *tls_key_pem;
 };
 
 struct http_server;

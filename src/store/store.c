@@ -15,8 +15,7 @@
 int store_open(const char *url, struct store **out, struct dmt_err *err) {
     if (strncmp(url, "sqlite:", 7) == 0) return store_sqlite_open(url + 7, out, err);
     if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0)
-        return dmt_err_set(err, DMT_ERR_CONFIG,
-                           "this build has no PostgreSQL backend yet (--db %s)", url);
+        return store_pg_open(url, out, err);
     if (strstr(url, "://") != NULL)
         return dmt_err_set(err, DMT_ERR_CONFIG, "unknown database URL scheme: %s", url);
     return store_sqlite_open(url, out, err);

@@ -2,8 +2,9 @@
  * store.h - the one storage interface of dmt (DESIGN.md §6).
  *
  * A store is a table of operations plus a backend context, like curl's TLS
- * backends. SQLite is the embedded backend; PostgreSQL comes later behind
- * the same table. No SQL text and no dialect test lives above src/store/.
+ * backends. SQLite is the embedded backend, PostgreSQL (store_pg.c) the
+ * shared one, behind the same table. No SQL text and no dialect test lives
+ * above src/store/.
  *
  * Rules every backend keeps:
  * - Every operation returns a status: DMT_OK, DMT_ERR_NOT_FOUND (no such
@@ -36,7 +37,7 @@
 enum store_kind { KIND_ENV, KIND_JOB, KIND_TASK, KIND_VAR, KIND_OVERRIDE };
 
 struct store_ops {
-    const char *name; /* "sqlite" */
+    const char *name; /* "sqlite", "postgres" */
     void (*close)(void *ctx);
 
     /* write=true takes the write lock at once (BEGIN IMMEDIATE). */
@@ -179,15 +180,17 @@ struct store {
 };
 
 /*
- * Opens a store from a URL: "sqlite:PATH" (or a bare path). Creates the
+ * Opens a store from a URL: "sqlite:PATH" (or a bare path), or
+ * "postgres://..." / "postgresql://..." (a libpq connection URI). Creates the
  * database and applies the versioned migrations as needed. On success
  * *out is a new handle the caller releases with store_close().
  */
 int store_open(const char *url, struct store **out, struct dmt_err *err);
 void store_close(struct store *s);
 
-/* The backend constructor; only store.c calls it. */
+/* The backend constructors; only store.c calls them. */
 int store_sqlite_open(const char *path, struct store **out, struct dmt_err *err);
+int store_pg_open(const char *conninfo, struct store **out, struct dmt_err *err);
 
 /*
  * Runs fn(s, arg, err) inside one transaction and commits it; a write

@@ -16,7 +16,7 @@
 // test it is stopped with SIGTERM and must exit with status 0 and without any
 // sanitizer report.
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import net from 'node:net';
 import http from 'node:http';
 import fs from 'node:fs';
@@ -78,6 +78,20 @@ class Server {
     return path.join(this.dir, 'dmt.db');
   }
 
+  // The --db URL: a SQLite file in this server's directory, or, when
+  // DMT_TEST_PG names the socket directory of a throw-away cluster
+  // (scripts/pg-test.sh), a database of its own there, created on first use
+  // and kept across restarts of this server.
+  get dbUrl() {
+    const pg = process.env.DMT_TEST_PG;
+    if (!pg) return `sqlite:${this.dbPath}`;
+    if (!this.pgdb) {
+      this.pgdb = `dmt_${path.basename(this.dir).replace(/[^A-Za-z0-9]/g, '_').toLowerCase()}`;
+      execFileSync(process.env.DMT_TEST_PG_CREATEDB || 'createdb', ['-h', pg, '-U', 'dmt', this.pgdb]);
+    }
+    return `postgres://dmt@/${this.pgdb}?host=${pg}&port=5432`;
+  }
+
   note(line) {
     this.log += `\n[harness ${new Date().toISOString()}] ${line}\n`;
   }
@@ -98,7 +112,7 @@ class Server {
       if (v === undefined || v === null) delete env[k];
       else env[k] = String(v);
     }
-    const argv = ['serve', '--listen', `127.0.0.1:${this.port}`, '--db', `sqlite:${this.dbPath}`, ...this.args];
+    const argv = ['serve', '--listen', `127.0.0.1:${this.port}`, '--db', this.dbUrl, ...this.args];
     this.note(`start: ${DMT_BIN} ${argv.join(' ')}`);
     assert.ok(fs.existsSync(DMT_BIN), `DMT_BIN ${DMT_BIN} does not exist`);
     this.stderr = '';

@@ -196,7 +196,7 @@ test('a wrong master key fails the start loudly; rotate-key re-seals every secre
   await assert.rejects(s.start({ env: { DMT_MASTER_KEY: 'zz' } }), /64 hexadecimal/);
   const newKey = `${s.dir}/new.key`;
   const out = execFileSync(process.env.DMT_CLI || `${process.cwd()}/../build/dmt`,
-    ['admin', 'rotate-key', '--db', `sqlite:${s.dbPath}`, '--new-key-file', newKey],
+    ['admin', 'rotate-key', '--db', s.dbUrl, '--new-key-file', newKey],
     { env: { PATH: process.env.PATH, DMT_MASTER_KEY: MASTER }, encoding: 'utf8' });
   assert.match(out, /re-sealed \d+ secret/);
   assert.equal(fs.statSync(newKey).mode & 0o777, 0o600);

@@ -29,13 +29,13 @@ try {
   for (const env of ['dev', 'staging']) await waitForRun(s, (await startRun(s, 'deploy-web', env)).id);
 
   const page = await openPage(browser, s);
-  await page.goto(`${s.url}/#/workflows/deploy-web/migrate?env=prod`);
+  await page.goto(`${s.url}/workflows/deploy-web/migrate?env=prod`);
   await page.locator('[role=tabpanel]').waitFor();
   await sleep(300);
   await page.screenshot({ path: path.join(REPO_ROOT, 'docs/screenshot-workflow.png') });
 
   const run = await startRun(s, 'deploy-web', 'staging');
-  await page.goto(`${s.url}/#/runs/${run.id}`);
+  await page.goto(`${s.url}/runs/${run.id}`);
   await page.locator('#run-status[data-status="succeeded"]').waitFor({ timeout: 20000 });
   await sleep(300);
   await page.screenshot({ path: path.join(REPO_ROOT, 'docs/screenshot-run.png'), fullPage: true });

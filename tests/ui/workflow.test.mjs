@@ -20,8 +20,10 @@ async function submitForm(page, name) {
 
 test('create an environment, a job and a shell task through the forms', async () => {
   const page = await openPage(browser, S.server);
+  // An old "#/" link still works: it is redirected to the real path.
   await page.goto(`${S.server.url}/#/environments`);
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Environments' }).waitFor();
+  await page.waitForURL(`${S.server.url}/environments`);
 
   // A bad name: the server's message is shown next to the field.
   await page.getByRole('button', { name: 'New environment' }).click();
@@ -77,7 +79,7 @@ let wfPage;
 
 test('a prod override set in the prod tab changes the effective value', async () => {
   const page = wfPage = await openPage(browser, S.server);
-  await page.goto(`${S.server.url}/#/workflows/deploy/hello`);
+  await page.goto(`${S.server.url}/workflows/deploy/hello`);
   const tabs = page.getByRole('tablist', { name: 'Environments' });
   await tabs.getByRole('tab', { name: 'dev' }).waitFor();
   assert.deepEqual(await tabs.getByRole('tab').allTextContents(), ['dev', 'prod']);
@@ -119,7 +121,7 @@ test('a value changed through the API appears on the open page without a reload'
 
 test('a 412 conflict is explained instead of overwriting', async () => {
   const page = await openPage(browser, S.server);
-  await page.goto(`${S.server.url}/#/environments`);
+  await page.goto(`${S.server.url}/environments`);
   await page.getByRole('button', { name: 'Edit prod' }).click();
   const form = page.getByRole('form', { name: 'Edit' });
   await form.getByLabel('Description').waitFor();
@@ -141,10 +143,10 @@ test('a 412 conflict is explained instead of overwriting', async () => {
 
 test('run the job and watch the log and the status live', async () => {
   const page = await openPage(browser, S.server);
-  await page.goto(`${S.server.url}/#/workflows/deploy`);
+  await page.goto(`${S.server.url}/workflows/deploy`);
   await page.getByLabel('Environment', { exact: true }).selectOption('dev');
   await page.getByRole('button', { name: 'Run', exact: true }).click();
-  await page.waitForURL(/#\/runs\/\d+$/);
+  await page.waitForURL(/\/runs\/\d+$/);
   const log = page.locator('#log');
   // The first line shows while the task still runs.
   await log.locator('[data-stream="stdout"]', { hasText: 'greeting=hi-from-api' }).waitFor();
@@ -160,16 +162,16 @@ test('run the job and watch the log and the status live', async () => {
   await page.locator('.timeline .bar.succeeded').waitFor();
 
   // A protected environment asks first.
-  await page.goto(`${S.server.url}/#/workflows/deploy`);
+  await page.goto(`${S.server.url}/workflows/deploy`);
   await page.getByLabel('Environment', { exact: true }).selectOption('prod');
   await page.getByRole('button', { name: 'Run', exact: true }).click();
   await page.getByRole('button', { name: 'Yes, run in prod' }).click();
-  await page.waitForURL(/#\/runs\/\d+$/);
+  await page.waitForURL(/\/runs\/\d+$/);
   await page.locator('#log [data-stream="stdout"]', { hasText: 'greeting=bonjour' }).waitFor();
   await page.locator('#run-status[data-status="succeeded"]').waitFor({ timeout: 15000 });
 
   // The runs list, filtered.
-  await page.goto(`${S.server.url}/#/runs`);
+  await page.goto(`${S.server.url}/runs`);
   await page.locator('#f-environment').selectOption('prod');
   await page.locator('table[aria-label="Runs"] tbody tr').first().waitFor();
   assert.equal(await page.locator('table[aria-label="Runs"] tbody tr').count(), 1);
@@ -178,7 +180,7 @@ test('run the job and watch the log and the status live', async () => {
 
 test('phone width: the menu folds away and the workflow still works', async () => {
   const page = await openPage(browser, S.server, { width: 390, height: 800 });
-  await page.goto(`${S.server.url}/#/workflows/deploy/hello`);
+  await page.goto(`${S.server.url}/workflows/deploy/hello`);
   await page.getByRole('tab', { name: 'dev' }).waitFor();
   assert.equal(await page.getByRole('navigation', { name: 'Main' }).isVisible(), false);
   await page.getByRole('button', { name: 'Menu' }).click();
@@ -196,7 +198,7 @@ test('the login page, when the API asks for it', async (t) => {
   const login = await s.api('POST', '/api/v1/session', { user: 'admin', password: ADMIN_PASSWORD }, { Authorization: null });
   if (login.status === 404 || login.status === 405) { t.skip('no web session yet (POST /api/v1/session)'); return; }
   const page = await openPage(browser, s, { token: null });
-  await page.goto(`${s.url}/#/workflows/deploy/hello`);
+  await page.goto(`${s.url}/workflows/deploy/hello`);
   const user = page.getByLabel('User name');
   await user.waitFor();
   assert.equal(await user.getAttribute('autocomplete'), 'username');

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "testdb.h"
 
 static char dir[] = "/tmp/dmt-test-runs-XXXXXX";
 static char path[256];
@@ -33,7 +34,8 @@ static struct store *open_store(void) {
 
 static void setup(void) {
     cr_assert_not_null(mkdtemp(dir));
-    snprintf(path, sizeof(path), "sqlite:%s/dmt.db", dir);
+    tdb_url(path, sizeof(path), dir);
+    tdb_reset(path);
     dmt_err_init(&err);
     s = open_store();
 }
@@ -703,28 +705,10 @@ Test(store_runs, reopen_keeps_everything) {
     task_result_cleanup(&t);
 }
 
-/* Runs SQL on the database file behind the store's back. */
-static void raw_sql(const char *sql) {
-    sqlite3 *db = NULL;
-    char *msg = NULL;
-    cr_assert_eq(sqlite3_open_v2(path + 7, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-    cr_assert_eq(rc, SQLITE_OK, "%s: %s", sql, msg != NULL ? msg : "");
-    sqlite3_free(msg);
-    sqlite3_close(db);
-}
+/* Runs SQL on the database behind the store's back. */
+static void raw_sql(const char *sql) { tdb_exec(path, sql); }
 
-static int64_t raw_count(const char *sql) {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    cr_assert_eq(sqlite3_open_v2(path + 7, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
-    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
-    int64_t n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return n;
-}
+static int64_t raw_count(const char *sql) { return tdb_count(path, sql); }
 
 Test(store_runs, upgrade_from_schema_2) {
     /* Turn the fresh database into one made by a dmt that knew only
@@ -744,9 +728,12 @@ Test(store_runs, upgrade_from_schema_2) {
 
     s = open_store();
     cr_assert_eq(raw_count("SELECT MAX(version) FROM schema_migrations"), 4);
-    cr_assert_eq(raw_count("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('runs', "
-                           "'task_results', 'log_chunks', 'runs_status', 'runs_job', "
-                           "'runs_environment', 'log_chunks_run')"),
+    cr_assert_eq(raw_count(tdb_pg ? "SELECT COUNT(*) FROM pg_class WHERE relname IN ('runs', "
+                                    "'task_results', 'log_chunks', 'runs_status', 'runs_job', "
+                                    "'runs_environment', 'log_chunks_run')"
+                                  : "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('runs', "
+                                    "'task_results', 'log_chunks', 'runs_status', 'runs_job', "
+                                    "'runs_environment', 'log_chunks_run')"),
                  7);
     struct job got = {0};
     OK(s, job_get, "kept", &got);
