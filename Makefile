@@ -7,8 +7,9 @@
 CC      ?= cc
 PKGS    := libmicrohttpd jansson sqlite3 libpq libsodium libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-# libcurl is loaded by the CLI at run time (src/cli/curl_dl.h), not linked.
-PKG_LIBS   := $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null)
+# libcurl (the CLI, src/cli/curl_dl.h) and libpq (src/store/pg_dl.h) are
+# loaded at run time when needed, not linked: a server on SQLite maps neither.
+PKG_LIBS   := $(shell pkg-config --libs $(filter-out libcurl libpq,$(PKGS)) 2>/dev/null)
 OPT     ?= -O2 -g
 CFLAGS  := $(OPT) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
            -Isrc -Iinclude -Ibuild/gen $(PKG_CFLAGS)
@@ -59,7 +60,7 @@ $(GEN): scripts/embed.sh $(EMBED)
 
 build/asan/tests/%: tests/unit/%.c $(ASAN_LIBOBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS) -lcriterion
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs libpq 2>/dev/null) -lcriterion
 
 asan: build/asan/dmt
 

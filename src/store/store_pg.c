@@ -37,12 +37,12 @@
  * connection is reset and reported as DMT_ERR_BUSY, so store_tx retries
  * on a fresh one.
  */
-#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/util.h"
+#include "store/pg_dl.h"
 #include "store/store.h"
 
 /* How long a statement waits for a lock before it is DMT_ERR_BUSY. */
@@ -1891,6 +1891,9 @@ static void quiet(void *arg, const char *msg) {}
  * is untouched and err says why (never with the password in conninfo).
  */
 int store_pg_open(const char *conninfo, struct store **out, struct dmt_err *err) {
+    const char *why;
+    if (pg_dl_load(&why) != 0)
+        return dmt_err_set(err, DMT_ERR_CONFIG, "cannot use PostgreSQL: %s", why);
     struct pg_store *c = calloc(1, sizeof(*c));
     int rc;
     if (c == NULL) return dmt_err_set(err, DMT_ERR_NOMEM, "out of memory");
