@@ -75,7 +75,8 @@ unit: $(UNIT_BINS) build/asan/dmt plugins
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 $$t --jobs 1; done
 
 # The store conformance tests again, on a throw-away PostgreSQL 15 cluster.
-PG_UNIT_BINS := build/asan/tests/test_store build/asan/tests/test_store_runs
+PG_UNIT_BINS := build/asan/tests/test_store build/asan/tests/test_store_runs \
+                build/asan/tests/test_store_lease
 unit-pg: $(PG_UNIT_BINS)
 	@bash scripts/unit-pg.sh $(PG_UNIT_BINS)
 

@@ -28,6 +28,7 @@ static const char usage_text[] =
     "\n"
     "server:\n"
     "  dmt serve --listen HOST:PORT --db URL    start the server (API, web UI, executor)\n"
+    "  dmt worker --db URL [--concurrency N]    an executor only, on a shared database\n"
     "\n"
     "client (talks to $DMT_URL, default http://127.0.0.1:8080, with $DMT_TOKEN):\n"
     "  dmt env ls | add NAME [--description D] [--protected] [--position N] | show NAME | rm NAME\n"
@@ -72,8 +73,8 @@ static int help(int argc, char **argv) {
         fputs(usage_text, stdout);
         return CLI_EXIT_OK;
     }
-    if (strcmp(argv[0], "serve") == 0) {
-        char *hargv[] = {"serve", "--help", NULL};
+    if (strcmp(argv[0], "serve") == 0 || strcmp(argv[0], "worker") == 0) {
+        char *hargv[] = {argv[0], "--help", NULL};
         return cmd_serve(2, hargv);
     }
     verb_fn fn = find_verb(argv[0]);
@@ -92,7 +93,8 @@ int main(int argc, char **argv) {
         fputs(usage_text, stderr);
         return CLI_EXIT_USAGE;
     }
-    if (strcmp(argv[1], "serve") == 0) return cmd_serve(argc - 1, argv + 1);
+    if (strcmp(argv[1], "serve") == 0 || strcmp(argv[1], "worker") == 0)
+        return cmd_serve(argc - 1, argv + 1);
     /* Works on the database directly, not through the API. */
     if (strcmp(argv[1], "admin") == 0) return cmd_admin(argc - 1, argv + 1);
     /* The child side of shared-object plugins, started by the server. */

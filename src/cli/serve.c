@@ -1,7 +1,8 @@
 /*
  * serve.c - `dmt serve`: opens the store (applying migrations), bootstraps
  * the admin, optionally creates the demo, starts the HTTP server and runs
- * until SIGINT or SIGTERM.
+ * until SIGINT or SIGTERM. `dmt worker` is the same process without the
+ * HTTP side: an executor only, claiming runs from a shared database.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,7 +30,7 @@
 static const char usage[] =
     "usage: dmt serve [--listen HOST:PORT] [--db URL] [--demo] [--max-body BYTES]\n"
     "                 [--threads N] [--plugin-dir DIR]... [--concurrency N]\n"
-    "                 [--data-dir DIR] [--grace SECONDS] [--no-executor]\n"
+    "                 [--data-dir DIR] [--grace SECONDS] [--lease SECONDS] [--no-executor]\n"
     "                 [--key-file PATH] [--tls-cert FILE --tls-key FILE] [--run-as USER]\n"
     "  --listen HOST:PORT  where to listen (default 127.0.0.1:8080; port 0 picks one)\n"
     "  --db URL            sqlite:PATH (default sqlite:./dmt.db)\n"
@@ -40,6 +41,8 @@ static const char usage[] =
     "  --concurrency N     runs executed at once; more wait queued (default 16)\n"
     "  --data-dir DIR      where runs keep their working folders (default ./dmt-data)\n"
     "  --grace SECONDS     between SIGTERM and SIGKILL of a stopped task (default 10)\n"
+    "  --lease SECONDS     lease of a claimed run, renewed every third of it; a run whose\n"
+    "                      lease expires is taken back by any executor (default 30)\n"
     "  --no-executor       serve the API only; runs wait for an executor elsewhere\n"
     "  --key-file PATH     the master key sealing secrets (default: the database path\n"
     "                      plus .key, created with mode 0600 on first start)\n"
@@ -50,10 +53,21 @@ static const char usage[] =
     "             DMT_ADMIN_PASSWORD, DMT_ADMIN_TOKEN (first start only),\n"
     "             DMT_PLUGIN_PATH (colon-separated plugin folders)\n";
 
+static const char worker_usage[] =
+    "usage: dmt worker --db URL [--concurrency N] [--data-dir DIR] [--grace SECONDS]\n"
+    "                  [--lease SECONDS] [--plugin-dir DIR]... [--key-file PATH]\n"
+    "                  [--run-as USER]\n"
+    "  an executor without the API: claims queued runs from the database (usually\n"
+    "  postgres://..., shared with `dmt serve --no-executor` nodes) and runs them.\n"
+    "  The options mean what they mean for `dmt serve`; the master key must be the\n"
+    "  API nodes' (DMT_MASTER_KEY or --key-file), or secret variables cannot be opened.\n";
+
+static bool worker_mode;
+
 static int serve_usage(const char *fmt, const char *arg) {
-    fprintf(stderr, "dmt serve: ");
+    fprintf(stderr, worker_mode ? "dmt worker: " : "dmt serve: ");
     fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n%s", usage);
+    fprintf(stderr, "\n%s", worker_mode ? worker_usage : usage);
     return CLI_EXIT_USAGE;
 }
 
@@ -213,14 +227,21 @@ int cmd_serve(int argc, char **argv) {
     const char *listen = "127.0.0.1:8080", *db = "sqlite:./dmt.db", *data_dir = "./dmt-data";
     bool demo = false, executor = true;
     const char *key_file = NULL, *tls_cert = NULL, *tls_key = NULL, *run_as = NULL;
-    int64_t max_body = 1 << 20, threads = 2, concurrency = 16, grace = 10;
+    int64_t max_body = 1 << 20, threads = 2, concurrency = 16, grace = 10, lease = 30;
     const char *cli_dirs[argc > 0 ? argc : 1];
     size_t ncli_dirs = 0;
+    worker_mode = argc > 0 && strcmp(argv[0], "worker") == 0;
+    /* What only the API side takes. */
+    static const char *const api_only[] = {"--demo", "--no-executor", "--listen", "--max-body",
+                                           "--threads", "--tls-cert", "--tls-key"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+        for (size_t k = 0; worker_mode && k < sizeof(api_only) / sizeof(api_only[0]); k++)
+            if (strcmp(a, api_only[k]) == 0)
+                return serve_usage("%s: a worker serves no API", a);
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(usage, stdout);
+            fputs(worker_mode ? worker_usage : usage, stdout);
             return CLI_EXIT_OK;
         } else if (strcmp(a, "--demo") == 0) {
             demo = true;
@@ -253,6 +274,9 @@ int cmd_serve(int argc, char **argv) {
         } else if (strcmp(a, "--concurrency") == 0) {
             if (!num_opt(argv[++i], 1, 10000, &concurrency))
                 return serve_usage("--concurrency: not a number between 1 and 10000: %s", next);
+        } else if (strcmp(a, "--lease") == 0) {
+            if (!num_opt(argv[++i], 2, 3600, &lease))
+                return serve_usage("--lease: not a number of seconds between 2 and 3600: %s", next);
         } else if (strcmp(a, "--grace") == 0) {
             if (!num_opt(argv[++i], 0, 3600, &grace))
                 return serve_usage("--grace: not a number of seconds up to 3600: %s", next);
@@ -279,7 +303,8 @@ int cmd_serve(int argc, char **argv) {
     struct store_maintainer *maint = NULL;
     char *env_dirs = NULL, *cert_pem = NULL, *key_pem = NULL;
     struct executor_opts eo = {.db_url = url, .concurrency = (unsigned)concurrency,
-                               .data_dir = data_dir, .grace_s = (unsigned)grace};
+                               .data_dir = data_dir, .grace_s = (unsigned)grace,
+                               .lease_s = (unsigned)lease};
     /* Configuration errors stop the start before anything is opened. */
     if (run_as != NULL && run_as_user(run_as, &eo, &err) != DMT_OK) goto out;
     if (tls_cert != NULL && (read_pem("--tls-cert", tls_cert, &cert_pem, &err) != DMT_OK ||
@@ -307,7 +332,8 @@ int cmd_serve(int argc, char **argv) {
         char *hex = take_env("DMT_MASTER_KEY");
         char *pw = take_env("DMT_ADMIN_PASSWORD"), *tok = take_env("DMT_ADMIN_TOKEN");
         int boot = serve_load_master_key(st, url, key_file, hex, &err);
-        if (boot == DMT_OK) boot = auth_bootstrap(st, pw, tok, &err);
+        /* The first admin is an API node's business. */
+        if (boot == DMT_OK && !worker_mode) boot = auth_bootstrap(st, pw, tok, &err);
         free_secret(hex);
         free_secret(pw);
         free_secret(tok);
@@ -340,14 +366,19 @@ int cmd_serve(int argc, char **argv) {
         eo.node = node;
         if (executor_start(&eo, &ex, &err) != DMT_OK) goto out;
     }
-    struct http_opts opts = {host, port, url, (size_t)max_body, (unsigned)threads, cert_pem,
-                             key_pem};
-    int hrc = http_server_start(&opts, &srv, &err);
-    free_secret(key_pem);
-    key_pem = NULL;
-    if (hrc != DMT_OK) goto out;
-    log_info("dmt listening on %s://%s:%u (database %s)", cert_pem ? "https" : "http", host,
-             http_server_port(srv), url);
+    if (worker_mode) {
+        log_info("dmt worker %s running (database %s, concurrency %lld, lease %llds)", eo.node,
+                 url, (long long)concurrency, (long long)lease);
+    } else {
+        struct http_opts opts = {host, port, url, (size_t)max_body, (unsigned)threads, cert_pem,
+                                 key_pem};
+        int hrc = http_server_start(&opts, &srv, &err);
+        free_secret(key_pem);
+        key_pem = NULL;
+        if (hrc != DMT_OK) goto out;
+        log_info("dmt listening on %s://%s:%u (database %s)", cert_pem ? "https" : "http", host,
+                 http_server_port(srv), url);
+    }
     if (run_as != NULL) log_info("tasks run as %s (uid %u)", run_as, (unsigned)eo.uid);
     fflush(stderr);
     int sig = 0;
@@ -355,7 +386,8 @@ int cmd_serve(int argc, char **argv) {
     log_info("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     status = CLI_EXIT_OK;
 out:
-    if (err.code != DMT_OK) fprintf(stderr, "dmt serve: %s\n", err.msg);
+    if (err.code != DMT_OK)
+        fprintf(stderr, "dmt %s: %s\n", worker_mode ? "worker" : "serve", err.msg);
     /* Stop taking requests first, then stop the runs (grace period). */
     http_server_stop(srv);
     executor_stop(ex);

@@ -52,6 +52,8 @@
 #define READ_BUDGET (1 << 20)   /* bytes read from one pipe per wake-up */
 #define OUTPUTS_MAX (1 << 20)   /* the largest $DMT_OUTPUT file read */
 #define TX_WRITE true
+#define SWEEP_MAX_MS 5000 /* expired leases are looked for at least this often */
+#define POLL_MS 500       /* the store is looked at this often without a wake-up */
 
 static atomic_uint queue_depth, runs_active;
 
@@ -100,11 +102,16 @@ struct active {
     char taskdir[PATH_MAX];     /* RUNDIR/meta: the shell's script, the outputs file */
     char *exec_error; /* the attempt failed before its process ran */
     struct masker *mask;
+    /* The lease: renewed until lease_ok (monotonic ms); once lost, the
+     * run's tasks are stopped and nothing more of it is written. */
+    int64_t lease_ok;
+    bool lost;
 };
 
 struct executor {
     char *db_url, *data_dir, *node;
-    unsigned concurrency, grace_s;
+    unsigned concurrency, grace_s, lease_s;
+    int64_t next_renew, next_sweep, next_poll;
     bool run_as; /* tasks run as uid:gid (--run-as) */
     uid_t uid;
     gid_t gid;
@@ -149,23 +156,28 @@ static void publish_run(int64_t id, int64_t version, const char *action, const c
     events_publish("run", name, path, version, action, status);
 }
 
-static void save_run(struct executor *ex, struct run *r) {
+/* Both writes are fenced: DMT_ERR_CONFLICT means the run was taken over. */
+static int save_run(struct executor *ex, struct run *r) {
     struct dmt_err err;
     dmt_err_init(&err);
-    if (store_tx(ex->store, TX_WRITE, save_run_tx, r, &err) != DMT_OK)
+    int rc = store_tx(ex->store, TX_WRITE, save_run_tx, r, &err);
+    if (rc != DMT_OK)
         log_error("run %lld: cannot save its state: %s", (long long)r->m.id, err.msg);
     dmt_err_cleanup(&err);
-    publish_run(r->m.id, r->m.version, "updated", run_status_name(r->status));
+    if (rc == DMT_OK) publish_run(r->m.id, r->m.version, "updated", run_status_name(r->status));
+    return rc;
 }
 
-static void save_result(struct executor *ex, struct task_result *t) {
+static int save_result(struct executor *ex, struct task_result *t) {
     struct dmt_err err;
     dmt_err_init(&err);
-    if (store_tx(ex->store, TX_WRITE, save_result_tx, t, &err) != DMT_OK)
+    int rc = store_tx(ex->store, TX_WRITE, save_result_tx, t, &err);
+    if (rc != DMT_OK)
         log_error("run %lld: cannot save the result of %s: %s", (long long)t->run_id, t->name,
                   err.msg);
     dmt_err_cleanup(&err);
-    publish_run(t->run_id, 0, "task", result_status_name(t->status));
+    if (rc == DMT_OK) publish_run(t->run_id, 0, "task", result_status_name(t->status));
+    return rc;
 }
 
 /* Stores one log chunk. Logs are appended outside transactions: they are
@@ -477,6 +489,8 @@ static void clear_taskdir(struct active *a) {
 /* --- the life of a run ---------------------------------------------------------- */
 
 static void start_next(struct executor *ex, struct active *a);
+static void drop_run(struct executor *ex, struct active *a);
+static void lose(struct executor *ex, struct active *a, const char *why);
 
 static void finish_run(struct executor *ex, struct active *a, int status) {
     struct run *r = &a->run;
@@ -488,6 +502,11 @@ static void finish_run(struct executor *ex, struct active *a, int status) {
     util_now_rfc3339(r->finished_at, sizeof(r->finished_at));
     save_run(ex, r);
     metrics_run_finished(r->job, r->environment, run_status_name(status));
+    drop_run(ex, a);
+}
+
+/* Forgets an active run (its folder too) without writing anything. */
+static void drop_run(struct executor *ex, struct active *a) {
     rm_tree(a->rundir);
     /* Unlink and free. */
     for (struct active **p = &ex->list; *p != NULL; p = &(*p)->next)
@@ -555,7 +574,11 @@ static void start_attempt(struct executor *ex, struct active *a) {
     tr->attempts++;
     tr->status = RESULT_RUNNING;
     if (tr->started_at[0] == '\0') util_now_rfc3339(tr->started_at, sizeof(tr->started_at));
-    save_result(ex, tr);
+    if (save_result(ex, tr) == DMT_ERR_CONFLICT) {
+        /* Another executor holds the run now: start nothing of it. */
+        lose(ex, a, "its task could not be recorded");
+        return;
+    }
     a->attempt_start = now_ms();
     a->exited = false;
     a->exit_code = -1;
@@ -644,6 +667,12 @@ static void finish_attempt(struct executor *ex, struct active *a) {
         }
     proc_close(&a->proc);
     a->running = false;
+    if (a->lost) {
+        /* Whoever holds the run now records it; this executor may not. */
+        clear_taskdir(a);
+        drop_run(ex, a);
+        return;
+    }
 
     char error[512] = "";
     if (a->exec_error != NULL) snprintf(error, sizeof(error), "%s", a->exec_error);
@@ -729,50 +758,207 @@ static void stop_task(struct executor *ex, struct active *a, const char *reason)
     a->kill_at = now_ms() + (int64_t)ex->grace_s * 1000;
 }
 
+/* --- leases (DESIGN.md §6) ------------------------------------------------------- */
+
+/* The run is no longer this executor's (another may hold it): its task is
+ * stopped, and nothing more of it is written (the store would refuse). */
+static void lose(struct executor *ex, struct active *a, const char *why) {
+    if (a->lost) return;
+    a->lost = true;
+    log_error("run %lld: %s lost its lease (%s); stopping its tasks", (long long)a->run.m.id,
+              ex->node, why);
+    sys_line(ex, a->run.m.id, -1,
+             "%s lost its lease on this run (%s): its tasks are stopped here and it records "
+             "nothing more of the run",
+             ex->node, why);
+    if (a->running)
+        stop_task(ex, a, "lease lost");
+    else
+        drop_run(ex, a);
+}
+
+/* Renews the lease of every active run; a run whose lease was taken or
+ * that could not be renewed in time is lost. Runs before anything else of
+ * a wake-up, so that an executor that was paused past its leases stops
+ * instead of going on with runs that are no longer its own. */
+static void renew_leases(struct executor *ex, bool force) {
+    int64_t now = now_ms();
+    struct active *a = ex->list;
+    while (a != NULL) {
+        struct active *next = a->next;
+        if (!a->lost && now >= a->lease_ok) {
+            lose(ex, a, "it was not renewed in time");
+        } else if (!a->lost && (force || now >= ex->next_renew)) {
+            struct dmt_err err;
+            dmt_err_init(&err);
+            int rc = DMT_ERR_BUSY;
+            for (int i = 0; i < 20 && rc == DMT_ERR_BUSY; i++) {
+                dmt_err_cleanup(&err);
+                rc = ex->store->ops->run_renew(ex->store->ctx, a->run.m.id, a->run.fence,
+                                               (int)ex->lease_s, &err);
+                if (rc == DMT_ERR_BUSY) usleep(2000);
+            }
+            if (rc == DMT_OK)
+                a->lease_ok = now + (int64_t)ex->lease_s * 1000;
+            else if (rc == DMT_ERR_CONFLICT)
+                lose(ex, a, err.msg);
+            else
+                log_error("run %lld: cannot renew its lease: %s", (long long)a->run.m.id, err.msg);
+            dmt_err_cleanup(&err);
+        }
+        a = next;
+    }
+    if (force || now >= ex->next_renew) ex->next_renew = now + (int64_t)ex->lease_s * 1000 / 3;
+}
+
+struct sweep {
+    int64_t id;
+    bool requeued, done;
+};
+
+/*
+ * Takes back one run whose lease expired: queued again if none of its
+ * tasks started, else interrupted (its running task failed, the rest
+ * canceled). Revoking moves the fence first, so the holder that lost it
+ * can no longer write. A lease renewed meanwhile leaves it alone.
+ */
+static int sweep_tx(struct store *s, void *arg, struct dmt_err *err) {
+    struct sweep *sw = arg;
+    struct run r = {0};
+    struct task_result_list l = {0};
+    sw->done = sw->requeued = false;
+    int64_t fence = 0;
+    int rc = s->ops->run_get(s->ctx, sw->id, &r, err);
+    if (rc != DMT_OK || r.status != RUN_RUNNING) goto out;
+    rc = s->ops->run_revoke(s->ctx, r.m.id, r.fence, true, &fence, err);
+    if (rc == DMT_ERR_CONFLICT) {
+        rc = DMT_OK; /* renewed after all */
+        goto out;
+    }
+    if (rc == DMT_OK) rc = s->ops->result_list(s->ctx, r.m.id, &l, err);
+    if (rc != DMT_OK) goto out;
+    r.fence = fence;
+    /* Started: a task made an attempt or ended (a disabled task is skipped
+     * from the start, which is not a start). */
+    bool started = false;
+    for (size_t j = 0; j < l.n; j++)
+        if (l.items[j].attempts > 0 ||
+            (l.items[j].status != RESULT_PENDING && l.items[j].status != RESULT_SKIPPED))
+            started = true;
+    if (!started) {
+        r.status = RUN_QUEUED;
+        r.started_at[0] = '\0';
+        free(r.owner);
+        r.owner = NULL;
+        rc = s->ops->run_update(s->ctx, &r, err);
+        sw->requeued = true;
+    } else {
+        r.status = RUN_INTERRUPTED;
+        util_now_rfc3339(r.finished_at, sizeof(r.finished_at));
+        rc = s->ops->run_update(s->ctx, &r, err);
+        for (size_t j = 0; rc == DMT_OK && j < l.n; j++) {
+            struct task_result *t = &l.items[j];
+            t->fence = fence;
+            if (t->status == RESULT_RUNNING) {
+                t->status = RESULT_FAILED;
+                free(t->error);
+                t->error = util_strdup("interrupted: its executor stopped renewing the lease");
+                util_now_rfc3339(t->finished_at, sizeof(t->finished_at));
+            } else if (t->status == RESULT_PENDING) {
+                t->status = RESULT_CANCELED;
+            } else {
+                continue;
+            }
+            rc = s->ops->result_update(s->ctx, t, err);
+        }
+    }
+    sw->done = rc == DMT_OK;
+out:
+    run_cleanup(&r);
+    task_result_list_cleanup(&l);
+    return rc;
+}
+
+/* Takes back the runs whose lease expired, whoever held them. */
+static void sweep(struct executor *ex) {
+    int64_t ids[64];
+    size_t n = 0;
+    struct dmt_err err;
+    dmt_err_init(&err);
+    if (ex->store->ops->run_expired(ex->store->ctx, 64, ids, &n, &err) != DMT_OK)
+        log_error("executor: cannot look for expired leases: %s", err.msg);
+    for (size_t i = 0; i < n; i++) {
+        struct sweep sw = {.id = ids[i]};
+        dmt_err_cleanup(&err);
+        if (store_tx(ex->store, TX_WRITE, sweep_tx, &sw, &err) != DMT_OK) {
+            log_error("run %lld: cannot take it back: %s", (long long)ids[i], err.msg);
+            continue;
+        }
+        if (!sw.done) continue;
+        char line[256];
+        int len = snprintf(line, sizeof(line),
+                           sw.requeued ? "the executor that claimed the run stopped renewing its "
+                                         "lease before any task started; queued again (noticed "
+                                         "by %s)\n"
+                                       : "run interrupted: the executor that ran it stopped "
+                                         "renewing its lease; re-run it to repeat it (noticed "
+                                         "by %s)\n",
+                           ex->node);
+        append_log(ex->store, ids[i], -1, LOG_SYSTEM, line, (size_t)len);
+        log_info("run %lld: lease expired; %s", (long long)ids[i],
+                 sw.requeued ? "queued again" : "interrupted");
+        publish_run(ids[i], 0, "updated",
+                    run_status_name(sw.requeued ? RUN_QUEUED : RUN_INTERRUPTED));
+        if (sw.requeued) ex->last_seq = -1;
+    }
+    dmt_err_cleanup(&err);
+}
+
 /* --- claiming and scanning --------------------------------------------------------- */
 
 struct claim {
-    int64_t id;
     const char *node;
+    int lease_s;
     struct run run;
     struct task_result_list results;
-    bool got;
 };
 
+/* Takes the oldest queued run (with a lease) and reads it and its task
+ * results under the new fence. */
 static int claim_tx(struct store *s, void *arg, struct dmt_err *err) {
     struct claim *c = arg;
     run_cleanup(&c->run);
     task_result_list_cleanup(&c->results);
-    c->got = false;
-    int rc = s->ops->run_get(s->ctx, c->id, &c->run, err);
-    if (rc != DMT_OK || c->run.status != RUN_QUEUED) return rc;
-    c->run.status = RUN_RUNNING;
-    util_now_rfc3339(c->run.started_at, sizeof(c->run.started_at));
-    free(c->run.owner);
-    c->run.owner = util_strdup(c->node);
-    rc = s->ops->run_update(s->ctx, &c->run, err);
-    if (rc == DMT_OK) rc = s->ops->result_list(s->ctx, c->id, &c->results, err);
-    c->got = rc == DMT_OK;
+    int64_t id = 0, fence = 0;
+    int rc = s->ops->run_claim(s->ctx, c->node, c->lease_s, &id, &fence, err);
+    if (rc == DMT_OK) rc = s->ops->run_get(s->ctx, id, &c->run, err);
+    if (rc == DMT_OK) rc = s->ops->result_list(s->ctx, id, &c->results, err);
+    if (rc == DMT_OK) dmt_assert(c->run.fence == fence);
     return rc;
 }
 
-static void claim(struct executor *ex, int64_t id) {
-    struct claim c = {.id = id, .node = ex->node};
+/* Claims one queued run and starts it; false when none could be had. */
+static bool claim(struct executor *ex) {
+    struct claim c = {.node = ex->node, .lease_s = (int)ex->lease_s};
     struct dmt_err err;
     dmt_err_init(&err);
-    if (store_tx(ex->store, TX_WRITE, claim_tx, &c, &err) != DMT_OK || !c.got) {
-        if (err.code != DMT_OK) log_error("cannot claim run %lld: %s", (long long)id, err.msg);
+    int64_t t0 = now_ms();
+    int rc = store_tx(ex->store, TX_WRITE, claim_tx, &c, &err);
+    if (rc != DMT_OK) {
+        if (rc != DMT_ERR_NOT_FOUND) log_error("cannot claim a run: %s", err.msg);
         run_cleanup(&c.run);
         task_result_list_cleanup(&c.results);
         dmt_err_cleanup(&err);
-        return;
+        return false;
     }
     dmt_err_cleanup(&err);
+    int64_t id = c.run.m.id;
     publish_run(c.run.m.id, c.run.m.version, "updated", run_status_name(c.run.status));
     struct active *a = calloc(1, sizeof(*a));
     if (a == NULL) abort();
     a->run = c.run;
     a->results = c.results;
+    a->lease_ok = t0 + (int64_t)ex->lease_s * 1000;
     a->outputs = json_object();
     a->mask = masker_new();
     a->proc.pid = -1;
@@ -798,11 +984,12 @@ static void claim(struct executor *ex, int64_t id) {
         sys_line(ex, id, -1, "cannot create the run folder %s: %s", a->rundir, strerror(errno));
         close_pending(ex, a, RESULT_CANCELED);
         finish_run(ex, a, RUN_FAILED);
-        return;
+        return true;
     }
     sys_line(ex, id, -1, "run %lld of job %s in %s started on %s", (long long)id, a->run.job,
              a->run.environment, ex->node);
     start_next(ex, a);
+    return true;
 }
 
 /* Reacts to changes in the store: cancel requests, queued runs. */
@@ -831,14 +1018,10 @@ static void scan(struct executor *ex) {
         if (a->running) stop_task(ex, a, "canceled");
     }
     if (!atomic_load(&ex->stopping) && ex->nactive < ex->concurrency) {
-        int64_t ids[64];
-        size_t n = 0;
-        unsigned room = ex->concurrency - ex->nactive;
-        int want = room < 64 ? (int)room : 64;
-        if (ex->store->ops->run_ids(ex->store->ctx, RUN_QUEUED, want, ids, &n, &err) == DMT_OK)
-            for (size_t i = 0; i < n; i++) claim(ex, ids[i]);
+        unsigned room = ex->concurrency - ex->nactive, want = room < 64 ? room : 64, got = 0;
+        while (got < want && claim(ex)) got++;
         /* More may wait than one look takes: look again at the next wake. */
-        if (n == (size_t)want) ex->last_seq = -1;
+        if (got == want) ex->last_seq = -1;
     }
     if (!atomic_load(&ex->stopping)) {
         int64_t ids[512];
@@ -866,6 +1049,9 @@ static void on_exit_event(struct active *a) {
 
 static int next_timeout(struct executor *ex, int64_t now) {
     int64_t next = now + 1000;
+    if (ex->next_poll < next) next = ex->next_poll;
+    if (ex->next_sweep < next) next = ex->next_sweep;
+    if (ex->list != NULL && ex->next_renew < next) next = ex->next_renew;
     for (struct active *a = ex->list; a != NULL; a = a->next) {
         if (a->deadline && a->deadline < next) next = a->deadline;
         if (a->kill_at && a->kill_at < next) next = a->kill_at;
@@ -879,6 +1065,7 @@ static int next_timeout(struct executor *ex, int64_t now) {
 
 /* Timers, flushes and finished attempts of every active run. */
 static void tick(struct executor *ex) {
+    renew_leases(ex, false);
     int64_t now = now_ms();
     struct active *a = ex->list;
     while (a != NULL) {
@@ -945,7 +1132,18 @@ static void *loop(void *arg) {
             }
         }
         tick(ex);
-        if (woke) scan(ex);
+        int64_t now = now_ms();
+        if (!ex->stop_seen && now >= ex->next_sweep) {
+            sweep(ex);
+            int64_t period = (int64_t)ex->lease_s * 1000 / 3;
+            ex->next_sweep = now + (period < SWEEP_MAX_MS ? period : SWEEP_MAX_MS);
+        }
+        /* Other nodes change the store without waking this loop: look
+         * at it now and then too (a cheap read of the change sequence). */
+        if (woke || now >= ex->next_poll) {
+            scan(ex);
+            ex->next_poll = now_ms() + POLL_MS;
+        }
     }
     return NULL;
 }
@@ -991,6 +1189,7 @@ int executor_start(const struct executor_opts *opts, struct executor **out, stru
     ex->node = util_strdup(opts->node);
     ex->concurrency = opts->concurrency ? opts->concurrency : 16;
     ex->grace_s = opts->grace_s;
+    ex->lease_s = opts->lease_s ? opts->lease_s : 30;
     ex->run_as = opts->run_as;
     ex->uid = opts->uid;
     ex->gid = opts->gid;
@@ -1062,9 +1261,13 @@ struct recover {
     struct run_list runs;
 };
 
-/* True if the owner ("host:pid") of a run is a live process on this
- * machine other than us: another server sharing the database. */
-static bool owner_alive(const char *owner) {
+static bool owner_alive(pid_t pid);
+
+/* True if the owner ("host:pid") of a run is a process of this machine
+ * that is gone (or is us: an earlier life with our pid). Runs of other
+ * machines, or of live executors here, are not ours to judge: the lease
+ * sweep takes them back when their leases expire. */
+static bool owner_gone_here(const char *owner) {
     char host[256] = "";
     gethostname(host, sizeof(host) - 1);
     const char *colon = owner ? strrchr(owner, ':') : NULL;
@@ -1072,6 +1275,11 @@ static bool owner_alive(const char *owner) {
     if (colon == NULL || (size_t)(colon - owner) != strlen(host) ||
         strncmp(owner, host, strlen(host)) != 0 || !util_parse_i64(colon + 1, &pid))
         return false;
+    return !owner_alive((pid_t)pid);
+}
+
+/* True if pid is a live dmt process other than us. */
+static bool owner_alive(pid_t pid) {
     if (pid == getpid() || pid <= 1 || kill((pid_t)pid, 0) != 0) return false;
     /* A reused pid of some other program is not an owner. */
     char path[64], theirs[PATH_MAX] = "", ours[PATH_MAX] = "";
@@ -1088,20 +1296,23 @@ static int recover_tx(struct store *s, void *arg, struct dmt_err *err) {
     int rc = s->ops->run_list_status(s->ctx, RUN_RUNNING, &all, err);
     /* Keep the runs of owners that are gone. */
     for (size_t i = 0; rc == DMT_OK && i < all.n; i++) {
-        if (owner_alive(all.items[i].owner)) continue;
+        if (!owner_gone_here(all.items[i].owner)) continue;
         *run_list_push(&rec->runs) = all.items[i];
         memset(&all.items[i], 0, sizeof(all.items[i]));
     }
     run_list_cleanup(&all);
     for (size_t i = 0; rc == DMT_OK && i < rec->runs.n; i++) {
         struct run *r = &rec->runs.items[i];
+        /* Move the fence first: nothing of its old holder is written after. */
+        rc = s->ops->run_revoke(s->ctx, r->m.id, r->fence, false, &r->fence, err);
         r->status = RUN_INTERRUPTED;
         util_now_rfc3339(r->finished_at, sizeof(r->finished_at));
-        rc = s->ops->run_update(s->ctx, r, err);
+        if (rc == DMT_OK) rc = s->ops->run_update(s->ctx, r, err);
         struct task_result_list l = {0};
         if (rc == DMT_OK) rc = s->ops->result_list(s->ctx, r->m.id, &l, err);
         for (size_t j = 0; rc == DMT_OK && j < l.n; j++) {
             struct task_result *t = &l.items[j];
+            t->fence = r->fence;
             if (t->status == RESULT_RUNNING) {
                 t->status = RESULT_FAILED;
                 free(t->error);

@@ -21,7 +21,8 @@ struct executor_opts {
     unsigned concurrency; /* runs executed at once; more wait queued */
     const char *data_dir; /* run folders are made under DATA_DIR/runs/ */
     unsigned grace_s;     /* SIGTERM, then SIGKILL this much later */
-    const char *node;     /* the name it claims runs under */
+    const char *node;     /* the name it claims runs under ("host:pid") */
+    unsigned lease_s;     /* lease of a claimed run, renewed every lease_s/3; 0: 30 */
     /* Tasks run as uid:gid when run_as (the server must be root); their
      * run folders are then made theirs (work/) or readable to them. */
     bool run_as;
@@ -44,10 +45,13 @@ void executor_stop(struct executor *ex);
 
 /*
  * At start, before executor_start: every run left `running` by a server
- * that died becomes `interrupted` (its running task failed, the rest
- * canceled, a system line in its log), and any process still carrying one
- * of its DMT_RUN_ID values in its environment is killed with its group.
- * *count receives the number of runs interrupted.
+ * of this machine whose process is gone (owner "host:pid") becomes
+ * `interrupted` at once (its running task failed, the rest canceled, a
+ * system line in its log), and any process still carrying one of its
+ * DMT_RUN_ID values in its environment is killed with its group. Runs of
+ * other machines are left to the lease sweep that every executor does
+ * (a run whose lease expired is interrupted, or queued again when none of
+ * its tasks started). *count receives the number of runs interrupted.
  */
 int executor_recover(struct store *s, int *count, struct dmt_err *err);
 

@@ -66,7 +66,14 @@ struct run {
     char started_at[32];  /* "" until it starts */
     char finished_at[32]; /* "" until it ends */
     bool cancel_requested;
-    char *owner;      /* the executor holding it ("node-ID"), NULL if none */
+    char *owner;      /* the executor holding it ("host:pid"), NULL if none */
+    /* The lease (DESIGN.md §6): fence counts the claims and revocations of
+     * the run; a write of the run or of one of its task results carries the
+     * fence it was read with and is rejected (DMT_ERR_CONFLICT) when the
+     * row's fence has moved on. lease_until: Unix milliseconds (the
+     * database's clock) until which the owner holds it; 0 if no lease. */
+    int64_t fence;
+    int64_t lease_until;
     json_t *snapshot; /* see above; never NULL once stored */
 };
 
@@ -82,6 +89,7 @@ struct task_result {
     char started_at[32];
     char finished_at[32];
     json_t *outputs; /* {"KEY": "value"}, never NULL once stored */
+    int64_t fence;   /* the run's fence when read; result_update checks it */
 };
 
 enum log_stream { LOG_STDOUT = 0, LOG_STDERR = 1, LOG_SYSTEM = 2 };

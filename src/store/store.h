@@ -127,8 +127,11 @@ struct store_ops {
     int (*kv_set)(void *ctx, const char *key, const char *value, struct dmt_err *err);
 
     /* --- runs (DESIGN.md §5) ---
-     * run_insert fills m (id = the run number). run_update writes status,
-     * started_at, finished_at, cancel_requested and owner of row m.id.
+     * run_insert fills m (id = the run number; fence 0, no lease).
+     * run_update writes status, started_at, finished_at, cancel_requested
+     * and owner of row m.id, only while the row's fence is still r->fence
+     * (fenced: a holder that lost its lease cannot overwrite), else
+     * DMT_ERR_CONFLICT; a terminal status also drops the lease.
      * run_list: newest first, as the filter says. run_list_status: every
      * run in that status, oldest first (the queue, recovery). */
     int (*run_insert)(void *ctx, struct run *r, struct dmt_err *err);
@@ -145,9 +148,33 @@ struct store_ops {
     int (*run_ids)(void *ctx, int status, int limit, int64_t *ids, size_t *n,
                    struct dmt_err *err);
 
+    /* Leases (DESIGN.md §6). Times are the database's clock, so nodes
+     * whose clocks disagree still agree on who holds a run.
+     * run_claim: inside a write transaction, takes the oldest queued run
+     * (PostgreSQL: FOR UPDATE SKIP LOCKED): status running, started_at
+     * now, owner = node, fence + 1, lease until now + lease_s; *id and
+     * *fence receive it. DMT_ERR_NOT_FOUND when no run is queued.
+     * run_renew: extends the lease of run id to now + lease_s while it is
+     * running under that fence; DMT_ERR_CONFLICT when it is not (the
+     * holder lost it). Meant to be called outside a transaction: a
+     * heartbeat is not a change (it moves no change sequence).
+     * run_revoke: inside a write transaction, takes run id away from its
+     * holder: fence + 1, no lease; only while it is running under that
+     * fence and, if expired_only, its lease has expired (or it has none);
+     * else DMT_ERR_CONFLICT. *new_fence receives the new fence.
+     * run_expired: the ids of up to limit running runs whose lease has
+     * expired (or that have none), oldest first, into ids, *n of them. */
+    int (*run_claim)(void *ctx, const char *node, int lease_s, int64_t *id, int64_t *fence,
+                     struct dmt_err *err);
+    int (*run_renew)(void *ctx, int64_t id, int64_t fence, int lease_s, struct dmt_err *err);
+    int (*run_revoke)(void *ctx, int64_t id, int64_t fence, bool expired_only,
+                      int64_t *new_fence, struct dmt_err *err);
+    int (*run_expired)(void *ctx, int limit, int64_t *ids, size_t *n, struct dmt_err *err);
+
     /* Task results: one row per (run, idx). insert fills id; update writes
      * status, attempts, exit_code, error, started_at, finished_at, outputs
-     * of row id. list: by idx. */
+     * of row id, only while the run's fence is still t->fence (list fills
+     * it in), else DMT_ERR_CONFLICT. list: by idx. */
     int (*result_insert)(void *ctx, struct task_result *t, struct dmt_err *err);
     int (*result_update)(void *ctx, struct task_result *t, struct dmt_err *err);
     int (*result_list)(void *ctx, int64_t run_id, struct task_result_list *out,

@@ -29,7 +29,8 @@
  *   writers run side by side, but every writer that changed something
  *   updates the same `changes` row, so they would fail and retry instead
  *   of waiting. A lock not granted within lock_timeout is DMT_ERR_BUSY.
- *   (Claiming work with SKIP LOCKED for worker nodes is for later.)
+ *   Claiming a queued run (run_claim) also says FOR UPDATE SKIP LOCKED,
+ *   so that it stays safe should claims ever run outside that lock.
  *
  * Status mapping: serialization failure, deadlock and lock timeout are
  * DMT_ERR_BUSY; a unique violation is DMT_ERR_CONFLICT and a foreign key
@@ -209,6 +210,11 @@ static const char *const migrations[] = {
     "  kind TEXT NOT NULL,"
     "  name TEXT NOT NULL,"
     "  detail TEXT NOT NULL DEFAULT '{}');",
+    /* 5: leases of running runs (DESIGN.md §6): lease_until in Unix
+     * milliseconds of the database's clock (NULL: no lease), fence the
+     * number of claims and revocations (fenced writes). */
+    "ALTER TABLE runs ADD COLUMN lease_until BIGINT;"
+    "ALTER TABLE runs ADD COLUMN fence BIGINT NOT NULL DEFAULT 0;",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -233,9 +239,13 @@ static const char *const migrations[] = {
 #define AUDIT_COLS   "id, ts, \"user\", action, kind, name, detail"
 #define RUN_COLS                                                                                   \
     META ", job, environment, job_id, env_id, status, triggered_by, rerun_of, started_at, "        \
-         "finished_at, cancel_requested, owner, snapshot"
+         "finished_at, cancel_requested, owner, snapshot, fence, COALESCE(lease_until, 0)"
 #define RESULT_COLS                                                                                \
-    "id, run_id, idx, name, status, attempts, exit_code, error, started_at, finished_at, outputs"
+    "id, run_id, idx, name, status, attempts, exit_code, error, started_at, finished_at, "         \
+    "outputs, (SELECT fence FROM runs WHERE runs.id = task_results.run_id)"
+/* The database's clock in Unix milliseconds (clock_timestamp, not the
+ * transaction's start): every node reads the same. */
+#define NOW_MS "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 #define LOG_COLS "seq, run_id, task_idx, stream, ts, data"
 /* The filter of run_list: $1 job, $2 environment, $3 status (NULL: any),
  * $4 the id to stay below, $5 the limit. Each RUN_LIST_* statement puts
@@ -341,8 +351,9 @@ static const char *const migrations[] = {
                   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1, $13, $13)" RET)   \
     X(RUN_GET, "SELECT " RUN_COLS " FROM runs WHERE id = $1")                                      \
     X(RUN_UPDATE, "UPDATE runs SET status = $1, started_at = $2, finished_at = $3, "               \
-                  "cancel_requested = $4, owner = $5, version = version + 1, updated_at = $6 "     \
-                  "WHERE id = $7" RET)                                                             \
+                  "cancel_requested = $4, owner = $5, version = version + 1, updated_at = $6, "    \
+                  "lease_until = CASE WHEN $1 = 'running' THEN lease_until END "                   \
+                  "WHERE id = $7 AND fence = $8" RET)                                              \
     X(RUN_LIST_ANY, "SELECT " RUN_COLS " FROM runs WHERE " RUN_FILTER)                             \
     X(RUN_LIST_JOB, "SELECT " RUN_COLS " FROM runs WHERE job = $1::text AND " RUN_FILTER)          \
     X(RUN_LIST_ENV, "SELECT " RUN_COLS " FROM runs WHERE environment = $2::text AND " RUN_FILTER)  \
@@ -350,12 +361,30 @@ static const char *const migrations[] = {
     X(RUN_LIST_STATUS, "SELECT " RUN_COLS " FROM runs WHERE status = $1 ORDER BY id")              \
     X(RUN_STATE, "SELECT status, cancel_requested FROM runs WHERE id = $1")                        \
     X(RUN_IDS, "SELECT id FROM runs WHERE status = $1 ORDER BY id LIMIT $2")                       \
+    X(RUN_EXISTS, "SELECT 1 FROM runs WHERE id = $1")                                              \
+    /* $4 'running', $5 'queued'. SKIP LOCKED: a claimer never waits for   \
+     * (or takes) a run another claimer has locked. */                                             \
+    X(RUN_CLAIM, "UPDATE runs SET status = $4, started_at = $2, owner = $1, fence = fence + 1, "   \
+                 "lease_until = " NOW_MS " + $3::bigint * 1000, version = version + 1, "           \
+                 "updated_at = $2 WHERE id = (SELECT id FROM runs WHERE status = $5 ORDER BY id "  \
+                 "LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id, fence")                            \
+    X(RUN_RENEW, "UPDATE runs SET lease_until = " NOW_MS " + $3::bigint * 1000 "                   \
+                 "WHERE id = $1 AND fence = $2 AND status = $4")                                   \
+    X(RUN_REVOKE, "UPDATE runs SET fence = fence + 1, lease_until = NULL "                         \
+                  "WHERE id = $1 AND fence = $2 AND status = $3 AND "                              \
+                  "($4::int = 0 OR lease_until IS NULL OR lease_until < " NOW_MS ") "              \
+                  "RETURNING fence")                                                               \
+    X(RUN_EXPIRED, "SELECT id FROM runs WHERE status = $1 AND "                                    \
+                   "(lease_until IS NULL OR lease_until < " NOW_MS ") ORDER BY id LIMIT $2")       \
                                                                                                    \
     X(RESULT_INSERT, "INSERT INTO task_results(run_id, idx, name, status, attempts, exit_code, "   \
                      "error, started_at, finished_at, outputs) "                                   \
                      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id")              \
     X(RESULT_UPDATE, "UPDATE task_results SET status = $1, attempts = $2, exit_code = $3, "        \
-                     "error = $4, started_at = $5, finished_at = $6, outputs = $7 WHERE id = $8")  \
+                     "error = $4, started_at = $5, finished_at = $6, outputs = $7 WHERE id = $8 "  \
+                     "AND EXISTS (SELECT 1 FROM runs WHERE runs.id = task_results.run_id "         \
+                     "AND runs.fence = $9)")                                                       \
+    X(RESULT_EXISTS, "SELECT 1 FROM task_results WHERE id = $1")                                   \
     X(RESULT_LIST, "SELECT " RESULT_COLS " FROM task_results WHERE run_id = $1 ORDER BY idx")      \
                                                                                                    \
     X(LOG_APPEND, "INSERT INTO log_chunks(run_id, task_idx, stream, ts, data) "                    \
@@ -860,6 +889,8 @@ static int read_run(const PGresult *res, int row, struct run *out, struct dmt_er
     copy_text(res, row, 12, r.finished_at, sizeof(r.finished_at));
     r.cancel_requested = col_bool(res, row, 13);
     r.owner = col_str(res, row, 14);
+    r.fence = col_i64(res, row, 16);
+    r.lease_until = col_i64(res, row, 17);
     if (r.status < 0) {
         rc = dmt_err_set(err, DMT_ERR_STORE, "run %lld has an unknown status '%s'",
                          (long long)r.m.id, PQgetvalue(res, row, 8));
@@ -898,6 +929,7 @@ static int read_task_result(const PGresult *r, int row, struct task_result *out,
     }
     rc = col_json(r, row, 10, &t.outputs, err);
     if (rc == DMT_OK && t.outputs == NULL) t.outputs = json_object();
+    t.fence = col_i64(r, row, 11);
 out:
     if (rc != DMT_OK) {
         task_result_cleanup(&t);
@@ -1487,6 +1519,27 @@ static int pg_kv_set(void *ctx, const char *key, const char *value, struct dmt_e
 
 /* --- runs ------------------------------------------------------------- */
 
+/* A fenced write that matched no row: DMT_ERR_CONFLICT if the row (looked
+ * up with statement sid) exists, for its run was taken over since it was
+ * read; else DMT_ERR_NOT_FOUND. */
+static int fenced_miss(struct pg_store *c, enum stmt sid, const char *noun, int64_t id,
+                       int64_t fence, struct dmt_err *err) {
+    struct params p = {0};
+    PGresult *res = NULL;
+    p_int(&p, 1, id);
+    int rc = query_one(c, sid, &p, &res, err);
+    if (rc == DMT_OK) {
+        PQclear(res);
+        return dmt_err_set(err, DMT_ERR_CONFLICT,
+                           "%s %lld was taken over: fence %lld is no longer current", noun,
+                           (long long)id, (long long)fence);
+    }
+    if (rc == DMT_ERR_NOT_FOUND)
+        dmt_err_set(err, rc, sid == ST_RUN_EXISTS ? "no run %lld" : "no task result with id %lld",
+                    (long long)id);
+    return rc;
+}
+
 /* The most runs one run_list call returns (struct run_filter's limit). */
 #define RUN_LIST_MAX 500
 
@@ -1541,8 +1594,9 @@ static int pg_run_update(void *ctx, struct run *r, struct dmt_err *err) {
     p_str(&p, 5, r->owner);
     p_str(&p, 6, now);
     p_int(&p, 7, r->m.id);
+    p_int(&p, 8, r->fence);
     int rc = step_write(ctx, ST_RUN_UPDATE, &p, &r->m, err, NULL, "this run already exists", NULL);
-    if (rc == DMT_ERR_NOT_FOUND) dmt_err_set(err, rc, "no run %lld", (long long)r->m.id);
+    if (rc == DMT_ERR_NOT_FOUND) rc = fenced_miss(ctx, ST_RUN_EXISTS, "run", r->m.id, r->fence, err);
     return rc;
 }
 
@@ -1608,6 +1662,75 @@ static int pg_run_ids(void *ctx, int status, int limit, int64_t *ids, size_t *n,
     return DMT_OK;
 }
 
+static int pg_run_claim(void *ctx, const char *node, int lease_s, int64_t *id, int64_t *fence,
+                        struct dmt_err *err) {
+    struct params p = {0};
+    PGresult *res = NULL;
+    char now[32];
+    util_now_rfc3339(now, sizeof(now));
+    p_str(&p, 1, node);
+    p_str(&p, 2, now);
+    p_int(&p, 3, lease_s);
+    p_str(&p, 4, run_status_name(RUN_RUNNING));
+    p_str(&p, 5, run_status_name(RUN_QUEUED));
+    int rc = query_one(ctx, ST_RUN_CLAIM, &p, &res, err);
+    if (rc == DMT_OK) {
+        *id = col_i64(res, 0, 0);
+        *fence = col_i64(res, 0, 1);
+        PQclear(res);
+    }
+    if (rc == DMT_ERR_NOT_FOUND) dmt_err_set(err, rc, "no run is queued");
+    return rc;
+}
+
+static int pg_run_renew(void *ctx, int64_t id, int64_t fence, int lease_s, struct dmt_err *err) {
+    struct params p = {0};
+    int changes = 0;
+    p_int(&p, 1, id);
+    p_int(&p, 2, fence);
+    p_int(&p, 3, lease_s);
+    p_str(&p, 4, run_status_name(RUN_RUNNING));
+    int rc = exec_count(ctx, ST_RUN_RENEW, &p, &changes, err);
+    if (rc == DMT_OK && changes == 0)
+        rc = dmt_err_set(err, DMT_ERR_CONFLICT, "run %lld is no longer held under fence %lld",
+                         (long long)id, (long long)fence);
+    return rc;
+}
+
+static int pg_run_revoke(void *ctx, int64_t id, int64_t fence, bool expired_only,
+                         int64_t *new_fence, struct dmt_err *err) {
+    struct params p = {0};
+    PGresult *res = NULL;
+    p_int(&p, 1, id);
+    p_int(&p, 2, fence);
+    p_str(&p, 3, run_status_name(RUN_RUNNING));
+    p_int(&p, 4, expired_only ? 1 : 0);
+    int rc = query_one(ctx, ST_RUN_REVOKE, &p, &res, err);
+    if (rc == DMT_OK) {
+        *new_fence = col_i64(res, 0, 0);
+        PQclear(res);
+    }
+    if (rc == DMT_ERR_NOT_FOUND)
+        rc = dmt_err_set(err, DMT_ERR_CONFLICT,
+                         "run %lld is not running under fence %lld with %s lease", (long long)id,
+                         (long long)fence, expired_only ? "an expired" : "a");
+    return rc;
+}
+
+static int pg_run_expired(void *ctx, int limit, int64_t *ids, size_t *n, struct dmt_err *err) {
+    struct params p = {0};
+    PGresult *res = NULL;
+    p_str(&p, 1, run_status_name(RUN_RUNNING));
+    p_int(&p, 2, limit);
+    *n = 0;
+    int rc = exec_stmt(ctx, ST_RUN_EXPIRED, &p, &res, err, NULL, NULL, NULL);
+    if (rc != DMT_OK) return rc;
+    for (int i = 0; i < PQntuples(res) && *n < (size_t)limit; i++)
+        ids[(*n)++] = col_i64(res, i, 0);
+    PQclear(res);
+    return DMT_OK;
+}
+
 /* --- task results ------------------------------------------------------ */
 
 /* Binds the columns that both RESULT_INSERT ($4..$10) and RESULT_UPDATE
@@ -1652,10 +1775,11 @@ static int pg_result_update(void *ctx, struct task_result *t, struct dmt_err *er
         return dmt_err_set(err, DMT_ERR_INTERNAL, "unknown task result status %d", t->status);
     int rc = bind_result_state(&p, 1, t, err);
     p_int(&p, 8, t->id);
+    p_int(&p, 9, t->fence);
     if (rc == DMT_OK) rc = exec_count(ctx, ST_RESULT_UPDATE, &p, &changes, err);
     p_free(&p);
     if (rc == DMT_OK && changes == 0)
-        rc = dmt_err_set(err, DMT_ERR_NOT_FOUND, "no task result with id %lld", (long long)t->id);
+        rc = fenced_miss(ctx, ST_RESULT_EXISTS, "task result", t->id, t->fence, err);
     return rc;
 }
 
@@ -1822,6 +1946,10 @@ static const struct store_ops pg_ops = {
     .log_read = pg_log_read,
     .run_state = pg_run_state,
     .run_ids = pg_run_ids,
+    .run_claim = pg_run_claim,
+    .run_renew = pg_run_renew,
+    .run_revoke = pg_run_revoke,
+    .run_expired = pg_run_expired,
     .seq_get = pg_seq_get,
     .seq_bump = pg_seq_bump,
     .maintain = pg_maintain,

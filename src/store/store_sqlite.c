@@ -182,6 +182,11 @@ static const char *const migrations[] = {
     "  kind TEXT NOT NULL,"
     "  name TEXT NOT NULL,"
     "  detail TEXT NOT NULL DEFAULT '{}');",
+    /* 5: leases of running runs (DESIGN.md §6): lease_until in Unix
+     * milliseconds of the database's clock (NULL: no lease), fence the
+     * number of claims and revocations (fenced writes). */
+    "ALTER TABLE runs ADD COLUMN lease_until INTEGER;"
+    "ALTER TABLE runs ADD COLUMN fence INTEGER NOT NULL DEFAULT 0;",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -206,9 +211,12 @@ static const char *const migrations[] = {
 #define AUDIT_COLS   "id, ts, user, action, kind, name, detail"
 #define RUN_COLS                                                                                   \
     META ", job, environment, job_id, env_id, status, triggered_by, rerun_of, started_at, "        \
-         "finished_at, cancel_requested, owner, snapshot"
+         "finished_at, cancel_requested, owner, snapshot, fence, COALESCE(lease_until, 0)"
 #define RESULT_COLS                                                                                \
-    "id, run_id, idx, name, status, attempts, exit_code, error, started_at, finished_at, outputs"
+    "id, run_id, idx, name, status, attempts, exit_code, error, started_at, finished_at, "         \
+    "outputs, (SELECT fence FROM runs WHERE runs.id = task_results.run_id)"
+/* The database's clock in Unix milliseconds: every node reads the same. */
+#define NOW_MS "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
 #define LOG_COLS "seq, run_id, task_idx, stream, ts, data"
 /* The filter of run_list: ?1 job, ?2 environment, ?3 status (NULL: any),
  * ?4 the id to stay below, ?5 the limit. Each RUN_LIST_* statement puts
@@ -319,8 +327,9 @@ static const char *const migrations[] = {
                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1, ?13, ?13)" RET)   \
     X(RUN_GET, "SELECT " RUN_COLS " FROM runs WHERE id = ?1")                                      \
     X(RUN_UPDATE, "UPDATE runs SET status = ?1, started_at = ?2, finished_at = ?3, "               \
-                  "cancel_requested = ?4, owner = ?5, version = version + 1, updated_at = ?6 "     \
-                  "WHERE id = ?7" RET)                                                             \
+                  "cancel_requested = ?4, owner = ?5, version = version + 1, updated_at = ?6, "    \
+                  "lease_until = CASE WHEN ?1 = 'running' THEN lease_until END "                   \
+                  "WHERE id = ?7 AND fence = ?8" RET)                                              \
     X(RUN_LIST_ANY, "SELECT " RUN_COLS " FROM runs WHERE " RUN_FILTER)                             \
     X(RUN_LIST_JOB, "SELECT " RUN_COLS " FROM runs WHERE job = ?1 AND " RUN_FILTER)                \
     X(RUN_LIST_ENV, "SELECT " RUN_COLS " FROM runs WHERE environment = ?2 AND " RUN_FILTER)        \
@@ -328,13 +337,28 @@ static const char *const migrations[] = {
     X(RUN_LIST_STATUS, "SELECT " RUN_COLS " FROM runs WHERE status = ?1 ORDER BY id")              \
     X(RUN_STATE, "SELECT status, cancel_requested FROM runs WHERE id = ?1")                        \
     X(RUN_IDS, "SELECT id FROM runs WHERE status = ?1 ORDER BY id LIMIT ?2")                       \
+    X(RUN_EXISTS, "SELECT 1 FROM runs WHERE id = ?1")                                              \
+    /* ?4 'running', ?5 'queued': statuses are bound by name, like elsewhere. */                   \
+    X(RUN_CLAIM, "UPDATE runs SET status = ?4, started_at = ?2, owner = ?1, fence = fence + 1, "   \
+                 "lease_until = " NOW_MS " + ?3 * 1000, version = version + 1, updated_at = ?2 "   \
+                 "WHERE id = (SELECT id FROM runs WHERE status = ?5 ORDER BY id LIMIT 1) "         \
+                 "RETURNING id, fence")                                                            \
+    X(RUN_RENEW, "UPDATE runs SET lease_until = " NOW_MS " + ?3 * 1000 "                           \
+                 "WHERE id = ?1 AND fence = ?2 AND status = ?4")                                   \
+    X(RUN_REVOKE, "UPDATE runs SET fence = fence + 1, lease_until = NULL "                         \
+                  "WHERE id = ?1 AND fence = ?2 AND status = ?3 AND "                              \
+                  "(?4 = 0 OR lease_until IS NULL OR lease_until < " NOW_MS ") RETURNING fence")   \
+    X(RUN_EXPIRED, "SELECT id FROM runs WHERE status = ?1 AND "                                    \
+                   "(lease_until IS NULL OR lease_until < " NOW_MS ") ORDER BY id LIMIT ?2")       \
                                                                                                    \
     X(RESULT_INSERT, "INSERT INTO task_results(run_id, idx, name, status, attempts, exit_code, "   \
                      "error, started_at, finished_at, outputs) "                                   \
                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")                           \
     X(RESULT_UPDATE,                                                                               \
       "UPDATE task_results SET status = ?4, attempts = ?5, exit_code = ?6, "                       \
-      "error = ?7, started_at = ?8, finished_at = ?9, outputs = ?10 WHERE id = ?11")               \
+      "error = ?7, started_at = ?8, finished_at = ?9, outputs = ?10 WHERE id = ?11 AND "           \
+      "EXISTS (SELECT 1 FROM runs WHERE runs.id = task_results.run_id AND runs.fence = ?12)")      \
+    X(RESULT_EXISTS, "SELECT 1 FROM task_results WHERE id = ?1")                                   \
     X(RESULT_LIST, "SELECT " RESULT_COLS " FROM task_results WHERE run_id = ?1 ORDER BY idx")      \
                                                                                                    \
     X(LOG_APPEND, "INSERT INTO log_chunks(run_id, task_idx, stream, ts, data) "                    \
@@ -738,6 +762,8 @@ static int read_run(sqlite3_stmt *st, struct run *out, struct dmt_err *err) {
     copy_text(st, 12, r.finished_at, sizeof(r.finished_at));
     r.cancel_requested = sqlite3_column_int(st, 13) != 0;
     r.owner = col_str(st, 14);
+    r.fence = sqlite3_column_int64(st, 16);
+    r.lease_until = sqlite3_column_int64(st, 17);
     if (r.status < 0) {
         rc = dmt_err_set(err, DMT_ERR_STORE, "run %lld has an unknown status '%s'",
                          (long long)r.m.id, (const char *)sqlite3_column_text(st, 8));
@@ -775,6 +801,7 @@ static int read_task_result(sqlite3_stmt *st, struct task_result *out, struct dm
     }
     rc = col_json(st, 10, &t.outputs, err);
     if (rc == DMT_OK && t.outputs == NULL) t.outputs = json_object();
+    t.fence = sqlite3_column_int64(st, 11);
 out:
     if (rc != DMT_OK) {
         task_result_cleanup(&t);
@@ -1419,6 +1446,27 @@ static int sq_kv_set(void *ctx, const char *key, const char *value, struct dmt_e
 
 /* --- runs ------------------------------------------------------------- */
 
+/* A fenced write that matched no row: DMT_ERR_CONFLICT if the row (looked
+ * up with statement sid) exists, for its run was taken over since it was
+ * read; else DMT_ERR_NOT_FOUND. */
+static int fenced_miss(struct sqlite_store *c, enum stmt sid, const char *noun, int64_t id,
+                       int64_t fence, struct dmt_err *err) {
+    sqlite3_stmt *st = NULL;
+    int rc = prep(c, sid, &st, err);
+    if (rc != DMT_OK) return rc;
+    sqlite3_bind_int64(st, 1, id);
+    rc = step_one(c, st, err);
+    finish(st);
+    if (rc == DMT_OK)
+        return dmt_err_set(err, DMT_ERR_CONFLICT,
+                           "%s %lld was taken over: fence %lld is no longer current", noun,
+                           (long long)id, (long long)fence);
+    if (rc == DMT_ERR_NOT_FOUND)
+        dmt_err_set(err, rc, sid == ST_RUN_EXISTS ? "no run %lld" : "no task result with id %lld",
+                    (long long)id);
+    return rc;
+}
+
 /* The most runs one run_list call returns (struct run_filter's limit). */
 #define RUN_LIST_MAX 500
 
@@ -1479,9 +1527,10 @@ static int sq_run_update(void *ctx, struct run *r, struct dmt_err *err) {
     bind_str(st, 5, r->owner);
     bind_str(st, 6, now);
     sqlite3_bind_int64(st, 7, r->m.id);
+    sqlite3_bind_int64(st, 8, r->fence);
     rc = step_write(c, st, &r->m, err, NULL, "this run already exists", NULL);
     finish(st);
-    if (rc == DMT_ERR_NOT_FOUND) dmt_err_set(err, rc, "no run %lld", (long long)r->m.id);
+    if (rc == DMT_ERR_NOT_FOUND) rc = fenced_miss(c, ST_RUN_EXISTS, "run", r->m.id, r->fence, err);
     return rc;
 }
 
@@ -1551,6 +1600,85 @@ static int sq_run_ids(void *ctx, int status, int limit, int64_t *ids, size_t *n,
     return rc;
 }
 
+static int sq_run_claim(void *ctx, const char *node, int lease_s, int64_t *id, int64_t *fence,
+                        struct dmt_err *err) {
+    sqlite3_stmt *st = NULL;
+    char now[32];
+    int rc = prep(ctx, ST_RUN_CLAIM, &st, err);
+    if (rc != DMT_OK) return rc;
+    util_now_rfc3339(now, sizeof(now));
+    bind_str(st, 1, node);
+    bind_str(st, 2, now);
+    sqlite3_bind_int(st, 3, lease_s);
+    bind_str(st, 4, run_status_name(RUN_RUNNING));
+    bind_str(st, 5, run_status_name(RUN_QUEUED));
+    rc = step_one(ctx, st, err);
+    if (rc == DMT_OK) {
+        *id = sqlite3_column_int64(st, 0);
+        *fence = sqlite3_column_int64(st, 1);
+        /* Step to the end so that the statement is done with the row. */
+        int r2 = sqlite3_step(st);
+        if (r2 != SQLITE_DONE) rc = fail(ctx, r2, err);
+    }
+    finish(st);
+    if (rc == DMT_ERR_NOT_FOUND) dmt_err_set(err, rc, "no run is queued");
+    return rc;
+}
+
+static int sq_run_renew(void *ctx, int64_t id, int64_t fence, int lease_s, struct dmt_err *err) {
+    sqlite3_stmt *st = NULL;
+    int changes = 0;
+    int rc = prep(ctx, ST_RUN_RENEW, &st, err);
+    if (rc != DMT_OK) return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, fence);
+    sqlite3_bind_int(st, 3, lease_s);
+    bind_str(st, 4, run_status_name(RUN_RUNNING));
+    rc = step_exec(ctx, st, &changes, err);
+    finish(st);
+    if (rc == DMT_OK && changes == 0)
+        rc = dmt_err_set(err, DMT_ERR_CONFLICT, "run %lld is no longer held under fence %lld",
+                         (long long)id, (long long)fence);
+    return rc;
+}
+
+static int sq_run_revoke(void *ctx, int64_t id, int64_t fence, bool expired_only,
+                         int64_t *new_fence, struct dmt_err *err) {
+    sqlite3_stmt *st = NULL;
+    int rc = prep(ctx, ST_RUN_REVOKE, &st, err);
+    if (rc != DMT_OK) return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, fence);
+    bind_str(st, 3, run_status_name(RUN_RUNNING));
+    sqlite3_bind_int(st, 4, expired_only ? 1 : 0);
+    rc = step_one(ctx, st, err);
+    if (rc == DMT_OK) {
+        *new_fence = sqlite3_column_int64(st, 0);
+        int r2 = sqlite3_step(st);
+        if (r2 != SQLITE_DONE) rc = fail(ctx, r2, err);
+    }
+    finish(st);
+    if (rc == DMT_ERR_NOT_FOUND)
+        rc = dmt_err_set(err, DMT_ERR_CONFLICT,
+                         "run %lld is not running under fence %lld with %s lease", (long long)id,
+                         (long long)fence, expired_only ? "an expired" : "a");
+    return rc;
+}
+
+static int sq_run_expired(void *ctx, int limit, int64_t *ids, size_t *n, struct dmt_err *err) {
+    sqlite3_stmt *st = NULL;
+    int rc = prep(ctx, ST_RUN_EXPIRED, &st, err);
+    if (rc != DMT_OK) return rc;
+    bind_str(st, 1, run_status_name(RUN_RUNNING));
+    sqlite3_bind_int(st, 2, limit);
+    *n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < (size_t)limit)
+        ids[(*n)++] = sqlite3_column_int64(st, 0);
+    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? DMT_OK : fail(ctx, rc, err);
+    finish(st);
+    return rc;
+}
+
 /* --- task results ------------------------------------------------------ */
 
 /* Binds ?4..?10, the columns that both RESULT_INSERT and RESULT_UPDATE
@@ -1601,10 +1729,11 @@ static int sq_result_update(void *ctx, struct task_result *t, struct dmt_err *er
     if (rc != DMT_OK) return rc;
     rc = bind_result_state(st, t, err);
     sqlite3_bind_int64(st, 11, t->id);
+    sqlite3_bind_int64(st, 12, t->fence);
     if (rc == DMT_OK) rc = step_exec(c, st, &changes, err);
     finish(st);
     if (rc == DMT_OK && changes == 0)
-        rc = dmt_err_set(err, DMT_ERR_NOT_FOUND, "no task result with id %lld", (long long)t->id);
+        rc = fenced_miss(c, ST_RESULT_EXISTS, "task result", t->id, t->fence, err);
     return rc;
 }
 
@@ -1797,6 +1926,10 @@ static const struct store_ops sqlite_ops = {
     .log_read = sq_log_read,
     .run_state = sq_run_state,
     .run_ids = sq_run_ids,
+    .run_claim = sq_run_claim,
+    .run_renew = sq_run_renew,
+    .run_revoke = sq_run_revoke,
+    .run_expired = sq_run_expired,
     .seq_get = sq_seq_get,
     .seq_bump = sq_seq_bump,
     .maintain = sq_maintain,

@@ -1,0 +1,310 @@
+/* test_store_lease.c - leases of runs through struct store_ops: claiming
+ * (oldest queued first, never twice), renewing, revoking, expiry, and the
+ * fenced writes of runs and task results (DESIGN.md §6). Built once, run
+ * on SQLite and on PostgreSQL (testdb.h). */
+#include <criterion/criterion.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/store.h"
+#include "testdb.h"
+
+static char dir[] = "/tmp/dmt-test-lease-XXXXXX";
+static char path[256];
+static struct store *s;
+static struct dmt_err err;
+
+/* Calls one op of store st with the shared err, cleared first. */
+#define CALL(st, op, ...) (dmt_err_cleanup(&err), (st)->ops->op((st)->ctx, __VA_ARGS__, &err))
+#define EXPECT(code, st, op, ...)                                                                  \
+    do {                                                                                           \
+        int rc_ = CALL(st, op, __VA_ARGS__);                                                       \
+        cr_assert_eq(rc_, (code), "%s: got %s (%s)", #op, dmt_status_name(rc_), err.msg);          \
+    } while (0)
+#define OK(st, op, ...) EXPECT(DMT_OK, st, op, __VA_ARGS__)
+
+static struct store *open_store(void) {
+    struct store *st = NULL;
+    dmt_err_cleanup(&err);
+    int rc = store_open(path, &st, &err);
+    cr_assert_eq(rc, DMT_OK, "store_open: %s", err.msg);
+    cr_assert_not_null(st);
+    return st;
+}
+
+static void setup(void) {
+    cr_assert_not_null(mkdtemp(dir));
+    tdb_url(path, sizeof(path), dir);
+    tdb_reset(path);
+    dmt_err_init(&err);
+    s = open_store();
+}
+
+static void teardown(void) {
+    char f[300];
+    store_close(s);
+    s = NULL;
+    dmt_err_cleanup(&err);
+    const char *suffixes[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(f, sizeof(f), "%s/dmt.db%s", dir, suffixes[i]);
+        unlink(f);
+    }
+    rmdir(dir);
+}
+
+TestSuite(store_lease, .init = setup, .fini = teardown);
+
+/* --- builders ---------------------------------------------------------- */
+
+static json_t *snapshot_of(const char *job, const char *env) {
+    return json_pack("{s:s, s:s, s:[{s:s, s:s, s:s, s:i, s:i, s:b, s:i, s:{s:s, s:i, s:{s:{s:i, "
+                     "s:i, s:i}}}}]}",
+                     "job", job, "environment", env, "tasks", "name", "build", "plugin", "shell",
+                     "on_failure", "stop", "timeout_s", 30, "retries", 1, "enabled", 1, "task_id",
+                     7, "values", "CMD", "make ${{ tasks.x.outputs.y }} \xc3\xa9", "N", 3, "TOKEN",
+                     "$secret", "task_id", 7, "var_id", 9, "env_id", 2);
+}
+
+/* Inserts a run and returns it (the caller cleans it up). */
+static struct run add_run(const char *job, const char *env, int status) {
+    struct run r = {0};
+    r.job = strdup(job);
+    r.environment = strdup(env);
+    r.job_id = 11;
+    r.env_id = 22;
+    r.status = status;
+    r.triggered_by = strdup("admin");
+    r.snapshot = snapshot_of(job, env);
+    OK(s, run_insert, &r);
+    return r;
+}
+
+/* Inserts a run and returns only its id. */
+static int64_t add_run_id(const char *job, const char *env, int status) {
+    struct run r = add_run(job, env, status);
+    int64_t id = r.m.id;
+    run_cleanup(&r);
+    return id;
+}
+
+static struct task_result add_result(int64_t run_id, int idx, const char *name) {
+    struct task_result t = {0};
+    t.run_id = run_id;
+    t.idx = idx;
+    t.name = strdup(name);
+    t.status = RESULT_PENDING;
+    t.exit_code = -1;
+    OK(s, result_insert, &t);
+    return t;
+}
+
+
+
+/* run_claim inside a write transaction, as the executor does it. */
+struct claim_arg {
+    const char *node;
+    int lease_s;
+    int64_t id, fence;
+};
+
+static int claim_tx(struct store *st, void *arg, struct dmt_err *e) {
+    struct claim_arg *c = arg;
+    return st->ops->run_claim(st->ctx, c->node, c->lease_s, &c->id, &c->fence, e);
+}
+
+static int claim(struct store *st, const char *node, int lease_s, int64_t *id, int64_t *fence) {
+    struct claim_arg c = {node, lease_s, 0, 0};
+    dmt_err_cleanup(&err);
+    int rc = store_tx(st, true, claim_tx, &c, &err);
+    *id = c.id;
+    *fence = c.fence;
+    return rc;
+}
+
+struct revoke_arg {
+    int64_t id, fence, new_fence;
+    bool expired_only;
+};
+
+static int revoke_tx(struct store *st, void *arg, struct dmt_err *e) {
+    struct revoke_arg *r = arg;
+    return st->ops->run_revoke(st->ctx, r->id, r->fence, r->expired_only, &r->new_fence, e);
+}
+
+static int revoke_run(int64_t id, int64_t fence, bool expired_only, int64_t *new_fence) {
+    struct revoke_arg r = {id, fence, 0, expired_only};
+    dmt_err_cleanup(&err);
+    int rc = store_tx(s, true, revoke_tx, &r, &err);
+    *new_fence = r.new_fence;
+    return rc;
+}
+
+static struct run get_run(int64_t id) {
+    struct run r = {0};
+    OK(s, run_get, id, &r);
+    return r;
+}
+
+Test(store_lease, claim_takes_the_oldest_queued_run_once) {
+    int64_t done = add_run_id("deploy", "prod", RUN_SUCCEEDED);
+    int64_t a = add_run_id("deploy", "prod", RUN_QUEUED);
+    int64_t b = add_run_id("deploy", "prod", RUN_QUEUED);
+    int64_t id = 0, fence = 0;
+    cr_assert_eq(claim(s, "host:1", 30, &id, &fence), DMT_OK, "%s", err.msg);
+    cr_assert_eq(id, a);
+    cr_assert_eq(fence, 1);
+    struct run r = get_run(a);
+    cr_assert_eq(r.status, RUN_RUNNING);
+    cr_assert_str_eq(r.owner, "host:1");
+    cr_assert_eq(r.fence, 1);
+    cr_assert_neq(r.started_at[0], '\0');
+    cr_assert_gt(r.lease_until, 0);
+    run_cleanup(&r);
+    cr_assert_eq(claim(s, "host:2", 30, &id, &fence), DMT_OK, "%s", err.msg);
+    cr_assert_eq(id, b);
+    cr_assert_eq(claim(s, "host:2", 30, &id, &fence), DMT_ERR_NOT_FOUND);
+    r = get_run(done);
+    cr_assert_eq(r.status, RUN_SUCCEEDED);
+    cr_assert_eq(r.fence, 0);
+    cr_assert_eq(r.lease_until, 0);
+    run_cleanup(&r);
+}
+
+Test(store_lease, two_connections_never_claim_the_same_run) {
+    enum { N = 20 };
+    for (int i = 0; i < N; i++) add_run_id("j", "e", RUN_QUEUED);
+    struct store *other = open_store();
+    int64_t seen[2 * N] = {0};
+    size_t n = 0;
+    for (int i = 0; i < N; i++) {
+        int64_t id, fence;
+        struct store *st = i % 2 ? other : s;
+        int rc = claim(st, i % 2 ? "b:2" : "a:1", 30, &id, &fence);
+        cr_assert_eq(rc, DMT_OK, "%s", err.msg);
+        for (size_t j = 0; j < n; j++) cr_assert_neq(seen[j], id, "run %lld claimed twice", (long long)id);
+        seen[n++] = id;
+    }
+    int64_t id, fence;
+    cr_assert_eq(claim(other, "b:2", 30, &id, &fence), DMT_ERR_NOT_FOUND);
+    store_close(other);
+}
+
+Test(store_lease, renew_needs_the_current_fence) {
+    int64_t a = add_run_id("j", "e", RUN_QUEUED);
+    int64_t id, fence;
+    cr_assert_eq(claim(s, "h:1", 2, &id, &fence), DMT_OK);
+    struct run before = get_run(a);
+    usleep(20 * 1000);
+    OK(s, run_renew, a, fence, 60);
+    struct run after = get_run(a);
+    cr_assert_gt(after.lease_until, before.lease_until + 50 * 1000);
+    /* Renewing is not a change: no version bump. */
+    cr_assert_eq(after.m.version, before.m.version);
+    run_cleanup(&before);
+    run_cleanup(&after);
+    EXPECT(DMT_ERR_CONFLICT, s, run_renew, a, fence + 1, 60);
+    EXPECT(DMT_ERR_CONFLICT, s, run_renew, 9999, 1, 60);
+    /* Revoked: the old holder can no longer renew. */
+    int64_t nf;
+    cr_assert_eq(revoke_run(a, fence, false, &nf), DMT_OK, "%s", err.msg);
+    cr_assert_eq(nf, fence + 1);
+    EXPECT(DMT_ERR_CONFLICT, s, run_renew, a, fence, 60);
+}
+
+Test(store_lease, expiry_and_revoke) {
+    int64_t a = add_run_id("j", "e", RUN_QUEUED);
+    int64_t b = add_run_id("j", "e", RUN_QUEUED);
+    int64_t ida, fa, idb, fb;
+    cr_assert_eq(claim(s, "h:1", 0, &ida, &fa), DMT_OK); /* expires at once */
+    cr_assert_eq(claim(s, "h:1", 60, &idb, &fb), DMT_OK);
+    cr_assert_eq(ida, a);
+    usleep(20 * 1000);
+    int64_t ids[8];
+    size_t n = 0;
+    OK(s, run_expired, 8, ids, &n);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(ids[0], a);
+    /* Only an expired lease is revoked when expired_only. */
+    int64_t nf;
+    cr_assert_eq(revoke_run(b, fb, true, &nf), DMT_ERR_CONFLICT);
+    cr_assert_eq(revoke_run(a, fa + 5, true, &nf), DMT_ERR_CONFLICT);
+    cr_assert_eq(revoke_run(a, fa, true, &nf), DMT_OK, "%s", err.msg);
+    cr_assert_eq(nf, fa + 1);
+    struct run r = get_run(a);
+    cr_assert_eq(r.fence, fa + 1);
+    cr_assert_eq(r.lease_until, 0);
+    cr_assert_eq(r.status, RUN_RUNNING);
+    /* No lease counts as expired: the sweep still sees it. */
+    OK(s, run_expired, 8, ids, &n);
+    cr_assert_eq(n, 1);
+    /* A queued run is not revoked. */
+    int64_t q = add_run_id("j", "e", RUN_QUEUED);
+    cr_assert_eq(revoke_run(q, 0, false, &nf), DMT_ERR_CONFLICT);
+    /* A terminal status drops the lease; the run is no longer expired. */
+    r.status = RUN_INTERRUPTED;
+    OK(s, run_update, &r);
+    run_cleanup(&r);
+    OK(s, run_expired, 8, ids, &n);
+    cr_assert_eq(n, 0);
+    /* Requeued and claimed again: the fence moves on once more. */
+    r = get_run(b);
+    r.status = RUN_QUEUED;
+    OK(s, run_update, &r);
+    run_cleanup(&r);
+    int64_t id, f2;
+    cr_assert_eq(claim(s, "h:2", 60, &id, &f2), DMT_OK);
+    cr_assert_eq(id, b);
+    cr_assert_eq(f2, fb + 1);
+}
+
+Test(store_lease, fenced_writes_of_a_lost_run_are_rejected) {
+    int64_t a = add_run_id("j", "e", RUN_QUEUED);
+    struct task_result t = add_result(a, 0, "build");
+    task_result_cleanup(&t);
+    int64_t id, fence;
+    cr_assert_eq(claim(s, "old:1", 60, &id, &fence), DMT_OK);
+    /* What the old holder read. */
+    struct run mine = get_run(a);
+    struct task_result_list l = {0};
+    OK(s, result_list, a, &l);
+    cr_assert_eq(l.n, 1);
+    cr_assert_eq(l.items[0].fence, fence);
+    cr_assert_eq(mine.fence, fence);
+    /* While it holds the run, its writes go through. */
+    l.items[0].status = RESULT_RUNNING;
+    l.items[0].attempts = 1;
+    OK(s, result_update, &l.items[0]);
+    OK(s, run_update, &mine);
+    /* Another node takes it back. */
+    int64_t nf;
+    cr_assert_eq(revoke_run(a, fence, false, &nf), DMT_OK, "%s", err.msg);
+    /* The old holder's late writes are refused and change nothing. */
+    l.items[0].status = RESULT_SUCCEEDED;
+    l.items[0].exit_code = 0;
+    EXPECT(DMT_ERR_CONFLICT, s, result_update, &l.items[0]);
+    mine.status = RUN_SUCCEEDED;
+    EXPECT(DMT_ERR_CONFLICT, s, run_update, &mine);
+    struct run now = get_run(a);
+    cr_assert_eq(now.status, RUN_RUNNING);
+    task_result_list_cleanup(&l);
+    OK(s, result_list, a, &l);
+    cr_assert_eq(l.items[0].status, RESULT_RUNNING);
+    cr_assert_eq(l.items[0].fence, nf);
+    /* The new fence writes. */
+    now.status = RUN_INTERRUPTED;
+    OK(s, run_update, &now);
+    l.items[0].status = RESULT_FAILED;
+    OK(s, result_update, &l.items[0]);
+    /* Missing rows are still "not found". */
+    mine.m.id = 9999;
+    EXPECT(DMT_ERR_NOT_FOUND, s, run_update, &mine);
+    l.items[0].id = 9999;
+    EXPECT(DMT_ERR_NOT_FOUND, s, result_update, &l.items[0]);
+    task_result_list_cleanup(&l);
+    run_cleanup(&mine);
+    run_cleanup(&now);
+}
