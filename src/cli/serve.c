@@ -202,6 +202,25 @@ static int run_as_user(const char *name, struct executor_opts *eo, struct dmt_er
 /* With --run-as, tasks must not read the database: its files (and the
  * WAL and shared-memory files SQLite gives the same mode) are made
  * private to the server's user if an earlier start left them readable. */
+/* The database URL as it may be logged: a password in it ("scheme://user:
+ * PASSWORD@host" or "password=..." in the query) becomes "***". */
+static void url_for_log(const char *url, char *out, size_t len) {
+    snprintf(out, len, "%s", url);
+    char *scheme = strstr(out, "://");
+    if (scheme != NULL) {
+        char *at = strchr(scheme + 3, '@'), *colon = strchr(scheme + 3, ':');
+        if (at != NULL && colon != NULL && colon < at && strlen(out) + 4 < len) {
+            memmove(colon + 4, at, strlen(at) + 1);
+            memcpy(colon, ":***", 4);
+        }
+    }
+    char *pw = strstr(out, "password=");
+    if (pw != NULL) {
+        char *end = strchr(pw, '&');
+        snprintf(pw + 9, len - (size_t)(pw + 9 - out), "***%s", end ? end : "");
+    }
+}
+
 static void private_db_files(const char *url) {
     if (strncmp(url, "sqlite:", 7) != 0 || strcmp(url + 7, ":memory:") == 0) return;
     static const char *const suffixes[] = {"", "-wal", "-shm"};
@@ -366,9 +385,11 @@ int cmd_serve(int argc, char **argv) {
         eo.node = node;
         if (executor_start(&eo, &ex, &err) != DMT_OK) goto out;
     }
+    char shown[1024];
+    url_for_log(url, shown, sizeof(shown));
     if (worker_mode) {
         log_info("dmt worker %s running (database %s, concurrency %lld, lease %llds)", eo.node,
-                 url, (long long)concurrency, (long long)lease);
+                 shown, (long long)concurrency, (long long)lease);
     } else {
         struct http_opts opts = {host, port, url, (size_t)max_body, (unsigned)threads, cert_pem,
                                  key_pem};
@@ -377,7 +398,7 @@ int cmd_serve(int argc, char **argv) {
         key_pem = NULL;
         if (hrc != DMT_OK) goto out;
         log_info("dmt listening on %s://%s:%u (database %s)", cert_pem ? "https" : "http", host,
-                 http_server_port(srv), url);
+                 http_server_port(srv), shown);
     }
     if (run_as != NULL) log_info("tasks run as %s (uid %u)", run_as, (unsigned)eo.uid);
     fflush(stderr);
