@@ -19,85 +19,22 @@ set -euo pipefail
 export LC_ALL=C
 
 cd "$(dirname "$0")/.."
-root=$PWD
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 DURATION=${DURATION:-10}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-64}
 JOBS=${JOBS:-20}
-TOKEN=bench-token-0123456789abcdef
-auth="Authorization: Bearer $TOKEN"
-# A fixed master key, so that dmt creates no key file anywhere.
-MASTER_KEY=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
 
 RATIO_MIN=0.60 # dmt req/s over the ceiling's, at least
 P99_MAX_MS=20
 RSS_MAX_KB=$((10 * 1024))
 
-log() { printf 'bench: %s\n' "$*" >&2; }
-die() {
-    log "error: $*"
-    exit 1
-}
-
-for v in DURATION THREADS CONNECTIONS JOBS; do
-    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, not '${!v}'"
-done
-
-tmp=
-dmt_pid=
-mhd_pid=
-child_pid=
-
-# Stops what this script started, by pid: SIGTERM, then SIGKILL after 5 s.
-stop() {
-    local pid=$1
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for _ in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
-# shellcheck disable=SC2317 # reached through the trap
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    stop "$child_pid"
-    stop "$mhd_pid"
-    stop "$dmt_pid"
-    if [ "$rc" != 0 ] && [ -n "$tmp" ] && [ -s "$tmp/dmt.log" ]; then
-        log "last lines of the dmt log:"
-        tail -n 30 "$tmp/dmt.log" >&2
-    fi
-    [ -n "$tmp" ] && rm -rf "$tmp"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+require_positive DURATION THREADS CONNECTIONS JOBS
 
 # --- tools and binaries ------------------------------------------------------
-bash scripts/deps.sh test
-for t in wrk curl cc pkg-config; do
-    command -v "$t" >/dev/null || die "$t is missing"
-done
-if [ -z "${DMT_BIN:-}" ]; then
-    make --no-print-directory -s build/dmt || die "make build/dmt failed"
-    DMT_BIN=$root/build/dmt
-fi
-# dmt runs in a folder of its own: make the path absolute.
-case $DMT_BIN in
-/*) ;;
-*/*) DMT_BIN=$root/$DMT_BIN ;;
-*) DMT_BIN=$(command -v "$DMT_BIN") || die "no $DMT_BIN on the PATH" ;;
-esac
-[ -x "$DMT_BIN" ] || die "no dmt binary at $DMT_BIN"
-
-mkdir -p build/bench
+bench_setup test wrk curl cc pkg-config
 mhd_bin=build/bench/mhd_min
 if [ ! -x "$mhd_bin" ] || [ bench/mhd_min.c -nt "$mhd_bin" ]; then
     # shellcheck disable=SC2046 # pkg-config prints several words on purpose
@@ -106,40 +43,7 @@ if [ ! -x "$mhd_bin" ] || [ bench/mhd_min.c -nt "$mhd_bin" ]; then
         die "cannot compile bench/mhd_min.c"
 fi
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/dmt-bench.XXXXXX")
-
 # --- helpers -------------------------------------------------------------------
-
-# Prints a loopback TCP port that nothing listens on now.
-free_port() {
-    local p
-    for _ in $(seq 100); do
-        p=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            echo "$p"
-            return 0
-        fi
-    done
-    return 1
-}
-
-# Prints VmRSS (or another field given as $2) of a process in kB.
-rss_kb() { awk -v f="${2:-VmRSS}:" '$1 == f { print $2 }' "/proc/$1/status"; }
-
-# Prints a kB figure as MB with one decimal.
-mb() { awk -v k="$1" 'BEGIN { printf "%.1f MB", k / 1024 }'; }
-
-# Runs a command in the background and waits for it, so that a signal to
-# this script is acted on at once (bash defers traps while a foreground
-# command runs) and the trap can stop the command.
-run_bg() {
-    local rc=0
-    "$@" &
-    child_pid=$!
-    wait "$child_pid" || rc=$?
-    child_pid=
-    return "$rc"
-}
 
 # Runs wrk against a URL (extra wrk arguments follow) after a 1 s warm-up;
 # leaves its report in $tmp/wrk.$name.
@@ -206,35 +110,9 @@ stop "$mhd_pid"
 mhd_pid=
 
 # --- dmt -----------------------------------------------------------------------
-mkdir "$tmp/run"
-started=
-for attempt in 1 2 3; do
-    port=$(free_port) || die "no free loopback port"
-    base=http://127.0.0.1:$port
-    log "dmt: starting $DMT_BIN serve --listen 127.0.0.1:$port (attempt $attempt)"
-    # Its own folder as cwd and a fixed key: nothing lands in the work tree.
-    (cd "$tmp/run" && exec env DMT_ADMIN_TOKEN="$TOKEN" DMT_MASTER_KEY="$MASTER_KEY" \
-        "$DMT_BIN" serve --listen "127.0.0.1:$port" --db "sqlite:$tmp/run/dmt.db") \
-        >"$tmp/dmt.log" 2>&1 &
-    dmt_pid=$!
-    for _ in $(seq 150); do # 15 s
-        kill -0 "$dmt_pid" 2>/dev/null || break
-        if curl -fsS --max-time 1 "$base/healthz" >/dev/null 2>&1; then
-            started=1
-            break
-        fi
-        sleep 0.1
-    done
-    [ -n "$started" ] && break
-    if kill -0 "$dmt_pid" 2>/dev/null; then
-        die "dmt serve did not answer /healthz within 15 s"
-    fi
-    wait "$dmt_pid" 2>/dev/null || true
-    dmt_pid=
-    # Another process may have taken the port in between: try another one.
-    grep -qi 'in use' "$tmp/dmt.log" || die "dmt serve exited at start"
-done
-[ -n "$started" ] || die "dmt serve could not listen"
+# No --data-dir, as ever for this benchmark.
+serve_plain=1
+start_dmt
 
 sleep 1
 rss_start=$(rss_kb "$dmt_pid")
@@ -280,7 +158,6 @@ mhd_bad=$(wrk_bad "$tmp/wrk.mhd")
 dmt_bad=$(wrk_bad "$tmp/wrk.dmt")
 ratio=$(awk -v a="$dmt_rps" -v b="$mhd_rps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
 
-verdict() { if awk "BEGIN { exit !($1) }"; then echo PASS; else echo FAIL; fi; }
 v_ratio=$(verdict "$ratio >= $RATIO_MIN")
 v_p99=$(verdict "$dmt_p99 < $P99_MAX_MS")
 v_rss_start=$(verdict "$rss_start < $RSS_MAX_KB")

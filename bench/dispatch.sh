@@ -24,166 +24,22 @@ set -euo pipefail
 export LC_ALL=C
 
 cd "$(dirname "$0")/.."
-root=$PWD
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 TASKS=${TASKS:-1000}
 RUN_TIMEOUT=${RUN_TIMEOUT:-300}
 FOLLOW=${FOLLOW:-1}
-TOKEN=bench-token-0123456789abcdef
-auth="Authorization: Bearer $TOKEN"
-# A fixed master key, so that dmt creates no key file anywhere.
-MASTER_KEY=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
 
 RATIO_MAX=1.5 # dmt run time over the shell loop's, at most
 
-log() { printf 'bench: %s\n' "$*" >&2; }
-die() {
-    log "error: $*"
-    exit 1
-}
-
-for v in TASKS RUN_TIMEOUT; do
-    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, not '${!v}'"
-done
+require_positive TASKS RUN_TIMEOUT
 [[ $FOLLOW =~ ^[01]$ ]] || die "FOLLOW must be 0 or 1, not '$FOLLOW'"
 
-tmp=
-dmt_pid=
-child_pid=
-
-# Stops what this script started, by pid: SIGTERM, then SIGKILL after 5 s.
-stop() {
-    local pid=$1
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for _ in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
-# shellcheck disable=SC2317 # reached through the trap
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    stop "$child_pid"
-    stop "$dmt_pid"
-    if [ "$rc" != 0 ] && [ -n "$tmp" ] && [ -s "$tmp/dmt.log" ]; then
-        log "last lines of the dmt log:"
-        tail -n 30 "$tmp/dmt.log" >&2
-    fi
-    [ -n "$tmp" ] && rm -rf "$tmp"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
 # --- tools and binaries ------------------------------------------------------
-bash scripts/deps.sh build
-for t in curl awk; do
-    command -v "$t" >/dev/null || die "$t is missing"
-done
-if [ -z "${DMT_BIN:-}" ]; then
-    make --no-print-directory -s build/dmt || die "make build/dmt failed"
-    DMT_BIN=$root/build/dmt
-fi
-# dmt runs in a folder of its own: make the path absolute.
-case $DMT_BIN in
-/*) ;;
-*/*) DMT_BIN=$root/$DMT_BIN ;;
-*) DMT_BIN=$(command -v "$DMT_BIN") || die "no $DMT_BIN on the PATH" ;;
-esac
-[ -x "$DMT_BIN" ] || die "no dmt binary at $DMT_BIN"
-
-mkdir -p build/bench
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/dmt-bench.XXXXXX")
+bench_setup build curl awk
 
 # --- helpers -------------------------------------------------------------------
-
-# Prints a loopback TCP port that nothing listens on now.
-free_port() {
-    local p
-    for _ in $(seq 100); do
-        p=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            echo "$p"
-            return 0
-        fi
-    done
-    return 1
-}
-
-# Prints VmRSS (or another field given as $2) of a process in kB.
-rss_kb() { awk -v f="${2:-VmRSS}:" '$1 == f { print $2 }' "/proc/$1/status"; }
-
-# Prints a kB figure as MB with one decimal.
-mb() { awk -v k="$1" 'BEGIN { printf "%.1f MB", k / 1024 }'; }
-
-# Monotonic-enough wall clock in ns.
-now_ns() { date +%s%N; }
-
-# Runs a command in the background and waits for it, so that a signal to
-# this script is acted on at once (bash defers traps while a foreground
-# command runs) and the trap can stop the command.
-run_bg() {
-    local rc=0
-    "$@" &
-    child_pid=$!
-    wait "$child_pid" || rc=$?
-    child_pid=
-    return "$rc"
-}
-
-# Starts `dmt serve` (extra options follow) on a free loopback port with a
-# fresh database in $tmp/run; sets dmt_pid and base.
-start_dmt() {
-    local started=
-    mkdir -p "$tmp/run"
-    for attempt in 1 2 3; do
-        port=$(free_port) || die "no free loopback port"
-        base=http://127.0.0.1:$port
-        log "dmt: starting $DMT_BIN serve --listen 127.0.0.1:$port $* (attempt $attempt)"
-        # Its own folder as cwd and a fixed key: nothing lands in the work tree.
-        (cd "$tmp/run" && exec env DMT_ADMIN_TOKEN="$TOKEN" DMT_MASTER_KEY="$MASTER_KEY" \
-            "$DMT_BIN" serve --listen "127.0.0.1:$port" --db "sqlite:$tmp/run/dmt.db" \
-            --data-dir "$tmp/run/data" "$@") >"$tmp/dmt.log" 2>&1 &
-        dmt_pid=$!
-        for _ in $(seq 150); do # 15 s
-            kill -0 "$dmt_pid" 2>/dev/null || break
-            if curl -fsS --max-time 1 "$base/healthz" >/dev/null 2>&1; then
-                started=1
-                break
-            fi
-            sleep 0.1
-        done
-        [ -n "$started" ] && return 0
-        if kill -0 "$dmt_pid" 2>/dev/null; then
-            die "dmt serve did not answer /healthz within 15 s"
-        fi
-        wait "$dmt_pid" 2>/dev/null || true
-        dmt_pid=
-        # Another process may have taken the port in between: try another one.
-        grep -qi 'in use' "$tmp/dmt.log" || die "dmt serve exited at start"
-    done
-    die "dmt serve could not listen"
-}
-
-# POSTs a JSON body to a path; dies unless the answer is 201. The answer
-# stays in $tmp/post.out, its headers in $tmp/post.hdr.
-post() {
-    local path=$1 body=$2 code
-    code=$(curl -sS --max-time 10 -o "$tmp/post.out" -D "$tmp/post.hdr" -w '%{http_code}' \
-        -X POST -H "$auth" -H 'Content-Type: application/json' --data "$body" \
-        "$base$path") || die "POST $path failed"
-    [ "$code" = 201 ] || {
-        cat "$tmp/post.out" >&2
-        echo >&2
-        die "POST $path answered $code, not 201"
-    }
-}
 
 # Creates N shell tasks named t-1..t-N running $2 in job $1, over one
 # keep-alive connection (a curl config with one request per task).
@@ -203,21 +59,6 @@ create_tasks() {
         sort "$tmp/tasks.codes" | uniq -c >&2
         die "creating the tasks: $bad answer(s) other than 201"
     }
-}
-
-# The top-level "status" of a run representation (the tasks' are cut off).
-run_status() {
-    tr -d '\n' <"$1" | sed 's/"tasks" *:.*//' | grep -o '"status" *: *"[a-z]*"' | awk 'NR == 1' |
-        sed 's/.*"\([a-z]*\)"$/\1/'
-}
-
-# The number of tasks of a run representation in status $2.
-tasks_with() {
-    tr -d '\n' <"$1" | awk -v want="$2" '{
-        i = index($0, "\"tasks\""); j = index($0, "\"snapshot\"")
-        s = (i > 0 && j > i) ? substr($0, i, j - i) : (i > 0 ? substr($0, i) : "")
-        print gsub("\"status\" *: *\"" want "\"", "", s)
-    }'
 }
 
 # --- the baseline: a shell loop ------------------------------------------------
@@ -244,7 +85,7 @@ rss_idle=$(rss_kb "$dmt_pid")
 log "dmt: one run of the job (timeout ${RUN_TIMEOUT}s)"
 t0=$(now_ns)
 post /api/v1/jobs/dispatch/runs '{"environment":"bench"}'
-run_path=$(awk 'tolower($1) == "location:" { sub(/\r$/, "", $2); print $2 }' "$tmp/post.hdr")
+run_path=$(post_location)
 [ -n "$run_path" ] || die "POST /runs gave no Location"
 if [ "$FOLLOW" = 1 ]; then
     # The log with ?follow=1 ends when the run has ended.
@@ -285,7 +126,6 @@ dmt_pid=
 ratio=$(awk -v a="$dmt_ms" -v b="$base_ms" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
 per_task_dmt=$(awk -v a="$dmt_ms" -v n="$TASKS" 'BEGIN { printf "%.2f", a / n }')
 per_task_base=$(awk -v a="$base_ms" -v n="$TASKS" 'BEGIN { printf "%.2f", a / n }')
-verdict() { if awk "BEGIN { exit !($1) }"; then echo PASS; else echo FAIL; fi; }
 v_ratio=$(verdict "$ratio <= $RATIO_MAX")
 v_status=$([ "$status" = succeeded ] && [ "$ok_tasks" = "$TASKS" ] && echo PASS || echo FAIL)
 
