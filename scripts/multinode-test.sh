@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # scripts/multinode-test.sh - the multi-node check of issue 5 on a real
-# PostgreSQL (`make multinode`; not part of `make test`).
+# PostgreSQL (`make multinode`, part of `make test`).
 #
 # Starts a throw-away cluster (scripts/pg-test.sh), two API nodes
 # (`dmt serve --no-executor`, two loopback ports) and three workers
-# (`dmt worker --lease $LEASE`), all on it. Then:
+# (`dmt worker --lease $LEASE`, tagged "prod,eu", "eu" and nothing), all on
+# it. Then:
+#   - GET /workers on either API node lists the three with their tags;
 #   - 200 one-task runs, POSTed alternately to both API nodes; each appends
 #     its DMT_RUN_ID to a file. All must end `succeeded` within a bounded
 #     wait and every run id must be in the file exactly once (none lost,
@@ -12,6 +14,16 @@
 #   - a run of `sleep 30`; the worker holding it (its owner `host:pid`) is
 #     killed with SIGKILL; the run must end `interrupted` within
 #     lease + sweep + margin, with a line in its log saying so;
+#   - across nodes: a run created on API node 2 is announced on node 1's
+#     /events, and its log followed on node 1 streams every line and ends
+#     when the run ends (LISTEN/NOTIFY);
+#   - tags: the runs of an environment requiring "prod" all run on the
+#     prod worker; a run requiring "gpu" waits queued saying why, until a
+#     worker tagged gpu starts and runs it;
+#   - SIGSTOP: a worker stopped past its lease loses its run (ended
+#     `interrupted` by another); resumed, its late writes are refused (the
+#     run stays interrupted, its task is not `succeeded`), its log says it
+#     lost the lease, and the worker goes on to run new work;
 #   - one API node is killed; the other must still serve (list, create and
 #     complete a run).
 # Every process and the cluster are stopped on exit (trap). The last line is
@@ -140,12 +152,17 @@ A1=${bases[0]}
 A2=${bases[1]}
 
 worker_pids=()
+start_worker() { # start_worker NAME TAGS: the pid in $wpid
+    mkdir -p "$tmp/$1"
+    (cd "$tmp/$1" && exec "$DMT_BIN" worker --db "$url" --concurrency 8 --lease "$LEASE" \
+        --tags "$2" --data-dir "$tmp/$1/data") >"$tmp/$1.log" 2>&1 &
+    wpid=$!
+    pids+=("$wpid")
+}
+worker_tags=("prod,eu" "eu" "")
 for w in $(seq "$WORKERS"); do
-    mkdir -p "$tmp/w$w"
-    (cd "$tmp/w$w" && exec "$DMT_BIN" worker --db "$url" --concurrency 8 --lease "$LEASE" \
-        --data-dir "$tmp/w$w/data") >"$tmp/w$w.log" 2>&1 &
-    pids+=($!)
-    worker_pids+=($!)
+    start_worker "w$w" "${worker_tags[$(((w - 1) % 3))]}"
+    worker_pids+=("$wpid")
 done
 sleep 1
 alive=0
@@ -154,6 +171,22 @@ check "$WORKERS workers running" "$(is "$alive" "$WORKERS")" "$alive alive"
 
 api() { curl -sS --max-time 10 -f -H "$auth" -H 'Content-Type: application/json' "$@"; }
 json() { python3 -c "import sys,json; d=json.load(sys.stdin); print($1)"; }
+# wait_status BASE ID STATUS... : polls run ID (up to 30 s) until its status
+# is one of the given; prints the last status seen.
+wait_status() {
+    local base=$1 id=$2 st=
+    shift 2
+    for _ in $(seq 150); do
+        st=$(api "$base/runs/$id" | json 'd["status"]' 2>/dev/null || true)
+        for want in "$@"; do [ "$st" = "$want" ] && break 2; done
+        sleep 0.2
+    done
+    echo "$st"
+}
+
+w=$(api "$A1/workers" | json '" ".join(sorted("%s[%s]" % (x["kind"], ",".join(x["tags"])) for x in d["items"] if x["status"] == "online"))')
+check "GET /workers lists the $WORKERS workers with their tags" \
+    "$(is "$w" "$(printf '%s\n' "worker[eu,prod]" "worker[eu]" "worker[]" | head -n "$WORKERS" | sort | tr '\n' ' ' | sed 's/ $//')")" "$w"
 
 # --- 200 one-task runs over both API nodes -------------------------------------
 ok=0
@@ -219,21 +252,22 @@ owners=$(psql "$url" -Atc "select count(distinct owner) from runs where job = 'o
 echo "info - distinct run owners (workers) in the database: $owners"
 
 # --- kill -9 of the worker holding a run ---------------------------------------
+# A worker of its own, so that the others (and their tags) stay for later.
+start_worker wkill doomed
+kill_pid=$wpid
+api -X POST "$A1/environments" -d '{"name":"doomed","worker_tags":["doomed"]}' >/dev/null
 api -X POST "$A1/jobs" -d '{"name":"slow"}' >/dev/null &&
     api -X POST "$A1/jobs/slow/tasks" -d '{"name":"t","plugin":"shell","variables":{"script":"sleep 30"}}' >/dev/null
-id=$(api -X POST "$A2/jobs/slow/runs" -d '{"environment":"dev"}' | json 'd["id"]')
+id=$(api -X POST "$A2/jobs/slow/runs" -d '{"environment":"doomed"}' | json 'd["id"]')
 owner=
 for _ in $(seq 100); do # 10 s
-    owner=$(api "$A1/runs/$id" | json 'd.get("owner") or ""' 2>/dev/null || true)
-    # The API does not show the owner: read it from the database.
-    [ -n "$owner" ] || owner=$(psql "$url" -Atc "select coalesce(owner, '') from runs where id = $id" 2>/dev/null || true)
+    owner=$(api "$A1/runs/$id" | json 'd.get("worker") or ""' 2>/dev/null || true)
     [ -n "$owner" ] && break
     sleep 0.1
 done
 opid=${owner##*:}
-mine=1
-for p in "${worker_pids[@]}"; do [ "$p" = "$opid" ] && mine=0; done
-check "slow run $id claimed by one of our workers" $mine "owner '$owner'"
+mine=$(is "$opid" "$kill_pid")
+check "slow run $id claimed by the worker tagged doomed" "$mine" "worker '$owner'"
 st=
 elapsed=-1
 if [ "$mine" = 0 ]; then
@@ -262,11 +296,96 @@ if [ "$mine" = 0 ]; then
     check "its log says why" $? "$(echo "$logtext" | grep -i 'interrupted\|lease' | tail -n 1 | cut -c1-120)"
 fi
 
+# --- across nodes: events and log follow ---------------------------------------
+# Node 1 runs nothing and created nothing: all it hears comes over the bus.
+curl -sSN --max-time 60 -H "$auth" "$A1/events" >"$tmp/events1" 2>/dev/null &
+ev_pid=$!
+pids+=("$ev_pid")
+api -X POST "$A1/jobs" -d '{"name":"chatty"}' >/dev/null &&
+    api -X POST "$A1/jobs/chatty/tasks" \
+        -d '{"name":"t","plugin":"shell","variables":{"script":"for i in 1 2 3 4; do echo line$i; sleep 0.7; done"}}' >/dev/null
+sleep 0.5
+cid=$(api -X POST "$A2/jobs/chatty/runs" -d '{"environment":"dev"}' | json 'd["id"]')
+f0=$(date +%s%N)
+followed=$(curl -sS --max-time 30 -H "$auth" "$A1/runs/$cid/log?follow=1" 2>/dev/null)
+f1=$(date +%s%N)
+fsecs=$(awk -v a="$f0" -v b="$f1" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
+lines=$(echo "$followed" | grep -c '^line[1-4]$')
+ok=1
+[ "$lines" = 4 ] && awk -v e="$fsecs" 'BEGIN { exit !(e < 20) }' && ok=0
+check "log followed on API node 1 streams a run of node 2 to its end" $ok "$lines of 4 lines, ended after ${fsecs}s"
+sleep 0.5
+kill "$ev_pid" 2>/dev/null
+wait "$ev_pid" 2>/dev/null
+grep -q "\"name\":\"$cid\".*\"status\":\"succeeded\"" "$tmp/events1"
+check "API node 1's /events announces the run node 2 created and a worker ran" $? \
+    "$(grep -c "\"name\":\"$cid\"" "$tmp/events1") events of run $cid"
+
+# --- tag targeting ---------------------------------------------------------------
+api -X POST "$A1/environments" -d '{"name":"prod","worker_tags":["prod"]}' >/dev/null
+prod_runs=()
+for _ in $(seq 10); do
+    prod_runs+=("$(api -X POST "$A2/jobs/one/runs" -d '{"environment":"prod"}' | json 'd["id"]')")
+done
+where=
+for i in "${prod_runs[@]}"; do
+    [ "$(wait_status "$A1" "$i" succeeded failed)" = succeeded ] || where="$where run$i:not-succeeded"
+    where="$where $(api "$A1/runs/$i" | json 'd["worker"]' | sed 's/.*://')"
+done
+prod_pid=${worker_pids[0]}
+bad=$(echo "$where" | tr ' ' '\n' | grep -v "^$prod_pid\$" | grep -c .)
+check "the 10 runs needing tag prod all ran on the prod worker (pid $prod_pid)" "$(is "$bad" 0)" "$where"
+
+api -X POST "$A1/environments" -d '{"name":"gpu","worker_tags":["gpu"]}' >/dev/null
+gid=$(api -X POST "$A1/jobs/one/runs" -d '{"environment":"gpu"}' | json 'd["id"]')
+sleep 2
+g=$(api "$A2/runs/$gid" | json 'd["status"] + ": " + d.get("queued_reason", "")')
+case $g in "queued: "*gpu*) ok=0 ;; *) ok=1 ;; esac
+check "a run needing tag gpu waits queued and says why" $ok "$g"
+start_worker wgpu gpu
+gpu_pid=$wpid
+st=$(wait_status "$A2" "$gid" succeeded failed)
+gw=$(api "$A2/runs/$gid" | json 'd["worker"]' | sed 's/.*://')
+check "a worker tagged gpu starts and runs it" "$([ "$st" = succeeded ] && [ "$gw" = "$gpu_pid" ]; echo $?)" \
+    "status '$st' on pid $gw"
+
+# --- SIGSTOP past the lease: late writes refused ----------------------------------
+api -X POST "$A1/environments" -d '{"name":"stopme","worker_tags":["stopme"]}' >/dev/null
+api -X POST "$A1/jobs" -d '{"name":"paused"}' >/dev/null &&
+    api -X POST "$A1/jobs/paused/tasks" \
+        -d '{"name":"t","plugin":"shell","variables":{"script":"echo started; sleep 3; echo finished"}}' >/dev/null
+start_worker wstop stopme
+stop_pid=$wpid
+sleep 0.5
+sid=$(api -X POST "$A2/jobs/paused/runs" -d '{"environment":"stopme"}' | json 'd["id"]')
+st=$(wait_status "$A1" "$sid" running)
+sleep 0.5
+kill -STOP "$stop_pid"
+s0=$(date +%s)
+# The other workers' sweeps take the run back once the lease expires.
+st=$(wait_status "$A1" "$sid" interrupted succeeded failed)
+check "the run of a SIGSTOPped worker ends interrupted (taken back by another)" "$(is "$st" interrupted)" \
+    "'$st' after $(($(date +%s) - s0))s"
+# Its task finished meanwhile; resumed, the worker must write nothing.
+sleep $((LEASE + 1))
+kill -CONT "$stop_pid"
+sleep 3
+after=$(api "$A1/runs/$sid" | json 'd["status"] + " " + d["tasks"][0]["status"]')
+check "resumed, its late writes are refused" "$(is "$after" "interrupted failed")" "run, task: $after"
+log=$(curl -sS --max-time 10 -H "$auth" "$A1/runs/$sid/log" 2>/dev/null)
+echo "$log" | grep -q "lost its lease"
+check "the run's log says the paused worker lost its lease" $? \
+    "$(echo "$log" | grep "lost its lease" | cut -c1-100)"
+sid2=$(api -X POST "$A2/jobs/paused/runs" -d '{"environment":"stopme"}' | json 'd["id"]')
+st=$(wait_status "$A1" "$sid2" succeeded failed interrupted)
+check "the resumed worker runs new work" "$(is "$st" succeeded)" "run $sid2: '$st'"
+
 # --- kill one API node: the other still serves ---------------------------------
+before=$(api "$A2/runs?job=one&limit=500" | json 'len(d["items"])' 2>/dev/null || echo ERR)
 kill -KILL "${api_pids[0]}"
 wait "${api_pids[0]}" 2>/dev/null
 n=$(api "$A2/runs?job=one&limit=500" | json 'len(d["items"])' 2>/dev/null || echo ERR)
-check "API node 2 lists the runs after node 1 was killed" "$(is "$n" "$RUNS")" "$n runs"
+check "API node 2 lists the runs after node 1 was killed" "$(is "$n" "$before")" "$n runs"
 id2=$(api -X POST "$A2/jobs/one/runs" -d '{"environment":"dev"}' | json 'd["id"]' 2>/dev/null || echo ERR)
 st=
 for _ in $(seq 100); do # 20 s

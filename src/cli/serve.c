@@ -31,6 +31,7 @@ static const char usage[] =
     "usage: dmt serve [--listen HOST:PORT] [--db URL] [--demo] [--max-body BYTES]\n"
     "                 [--threads N] [--plugin-dir DIR]... [--concurrency N]\n"
     "                 [--data-dir DIR] [--grace SECONDS] [--lease SECONDS] [--no-executor]\n"
+    "                 [--tags TAG,...]\n"
     "                 [--key-file PATH] [--tls-cert FILE --tls-key FILE] [--run-as USER]\n"
     "  --listen HOST:PORT  where to listen (default 127.0.0.1:8080; port 0 picks one)\n"
     "  --db URL            sqlite:PATH (default sqlite:./dmt.db)\n"
@@ -44,6 +45,8 @@ static const char usage[] =
     "  --lease SECONDS     lease of a claimed run, renewed every third of it; a run whose\n"
     "                      lease expires is taken back by any executor (default 30)\n"
     "  --no-executor       serve the API only; runs wait for an executor elsewhere\n"
+    "  --tags TAG,...      the executor's worker tags: it runs the runs of environments\n"
+    "                      whose worker_tags it has all of (default: none)\n"
     "  --key-file PATH     the master key sealing secrets (default: the database path\n"
     "                      plus .key, created with mode 0600 on first start)\n"
     "  --tls-cert FILE     serve HTTPS with this PEM certificate (chain); needs --tls-key\n"
@@ -54,9 +57,9 @@ static const char usage[] =
     "             DMT_PLUGIN_PATH (colon-separated plugin folders)\n";
 
 static const char worker_usage[] =
-    "usage: dmt worker --db URL [--concurrency N] [--data-dir DIR] [--grace SECONDS]\n"
-    "                  [--lease SECONDS] [--plugin-dir DIR]... [--key-file PATH]\n"
-    "                  [--run-as USER]\n"
+    "usage: dmt worker --db URL [--tags TAG,...] [--concurrency N] [--data-dir DIR]\n"
+    "                  [--grace SECONDS] [--lease SECONDS] [--plugin-dir DIR]...\n"
+    "                  [--key-file PATH] [--run-as USER]\n"
     "  an executor without the API: claims queued runs from the database (usually\n"
     "  postgres://..., shared with `dmt serve --no-executor` nodes) and runs them.\n"
     "  The options mean what they mean for `dmt serve`; the master key must be the\n"
@@ -237,6 +240,27 @@ static void private_db_files(const char *url) {
     }
 }
 
+/* Parses "a,b,c" into a sorted array of distinct slugs; NULL if one is
+ * not a slug. */
+static json_t *parse_tags(const char *s) {
+    json_t *tags = json_array();
+    char *copy = util_strdup(s), *save = NULL;
+    for (char *t = strtok_r(copy, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+        if (!name_is_slug(t)) {
+            json_decref(tags);
+            tags = NULL;
+            break;
+        }
+        size_t i = 0;
+        while (i < json_array_size(tags) && strcmp(json_string_value(json_array_get(tags, i)), t) < 0)
+            i++;
+        if (i == json_array_size(tags) || strcmp(json_string_value(json_array_get(tags, i)), t) != 0)
+            json_array_insert_new(tags, i, json_string(t));
+    }
+    free(copy);
+    return tags;
+}
+
 /* Parses the value of a numeric option into *out within [min, max]. */
 static bool num_opt(const char *value, int64_t min, int64_t max, int64_t *out) {
     return util_parse_i64(value, out) && *out >= min && *out <= max;
@@ -246,6 +270,7 @@ int cmd_serve(int argc, char **argv) {
     const char *listen = "127.0.0.1:8080", *db = "sqlite:./dmt.db", *data_dir = "./dmt-data";
     bool demo = false, executor = true;
     const char *key_file = NULL, *tls_cert = NULL, *tls_key = NULL, *run_as = NULL;
+    const char *tags_opt = "";
     int64_t max_body = 1 << 20, threads = 2, concurrency = 16, grace = 10, lease = 30;
     const char *cli_dirs[argc > 0 ? argc : 1];
     size_t ncli_dirs = 0;
@@ -282,6 +307,8 @@ int cmd_serve(int argc, char **argv) {
             tls_key = argv[++i];
         } else if (strcmp(a, "--run-as") == 0) {
             run_as = argv[++i];
+        } else if (strcmp(a, "--tags") == 0) {
+            tags_opt = argv[++i];
         } else if (strcmp(a, "--data-dir") == 0) {
             data_dir = argv[++i];
         } else if (strcmp(a, "--max-body") == 0) {
@@ -306,6 +333,10 @@ int cmd_serve(int argc, char **argv) {
     if ((tls_cert == NULL) != (tls_key == NULL))
         return serve_usage("%s: --tls-cert and --tls-key go together",
                            tls_cert ? "--tls-cert" : "--tls-key");
+    json_t *tags = parse_tags(tags_opt);
+    if (tags == NULL)
+        return serve_usage("--tags: expected names like prod,eu-west (a-z, 0-9, _ . -), got %s",
+                           tags_opt);
     char host[256];
     unsigned port;
     if (!parse_listen(listen, host, sizeof(host), &port))
@@ -320,10 +351,13 @@ int cmd_serve(int argc, char **argv) {
     struct http_server *srv = NULL;
     struct executor *ex = NULL;
     struct store_maintainer *maint = NULL;
+    struct store_bus *bus = NULL;
+    char node[300] = ""; /* "host:pid", the executor's name */
     char *env_dirs = NULL, *cert_pem = NULL, *key_pem = NULL;
     struct executor_opts eo = {.db_url = url, .concurrency = (unsigned)concurrency,
                                .data_dir = data_dir, .grace_s = (unsigned)grace,
-                               .lease_s = (unsigned)lease};
+                               .lease_s = (unsigned)lease, .tags = tags,
+                               .kind = worker_mode ? "worker" : "serve"};
     /* Configuration errors stop the start before anything is opened. */
     if (run_as != NULL && run_as_user(run_as, &eo, &err) != DMT_OK) goto out;
     if (tls_cert != NULL && (read_pem("--tls-cert", tls_cert, &cert_pem, &err) != DMT_OK ||
@@ -346,6 +380,9 @@ int cmd_serve(int argc, char **argv) {
     if (orc != DMT_OK) goto out;
     if (run_as != NULL) private_db_files(url);
     if (store_maintainer_start(url, 200, &maint, &err) != DMT_OK) goto out;
+    /* Other nodes' changes wake this one (PostgreSQL), before anything
+     * that waits for them starts. */
+    if (store_bus_start(url, &bus, &err) != DMT_OK) goto out;
     {
         /* The master key first: a wrong one stops the start here. */
         char *hex = take_env("DMT_MASTER_KEY");
@@ -379,7 +416,7 @@ int cmd_serve(int argc, char **argv) {
         int interrupted;
         if (executor_recover(st, &interrupted, &err) != DMT_OK) goto out;
         if (interrupted > 0) log_warn("%d run(s) were interrupted by the last stop", interrupted);
-        char node[300], hostname[256] = "localhost";
+        char hostname[256] = "localhost";
         gethostname(hostname, sizeof(hostname) - 1);
         snprintf(node, sizeof(node), "%s:%d", hostname, (int)getpid());
         eo.node = node;
@@ -388,8 +425,9 @@ int cmd_serve(int argc, char **argv) {
     char shown[1024];
     url_for_log(url, shown, sizeof(shown));
     if (worker_mode) {
-        log_info("dmt worker %s running (database %s, concurrency %lld, lease %llds)", eo.node,
-                 shown, (long long)concurrency, (long long)lease);
+        log_info("dmt worker %s running (database %s, concurrency %lld, lease %llds, tags %s)",
+                 eo.node, shown, (long long)concurrency, (long long)lease,
+                 tags_opt[0] != '\0' ? tags_opt : "none");
     } else {
         struct http_opts opts = {host, port, url, (size_t)max_body, (unsigned)threads, cert_pem,
                                  key_pem};
@@ -412,12 +450,14 @@ out:
     /* Stop taking requests first, then stop the runs (grace period). */
     http_server_stop(srv);
     executor_stop(ex);
+    store_bus_stop(bus);
     store_maintainer_stop(maint);
     store_close(st);
     plugin_registry_cleanup();
     seal_key_set(NULL);
     free(cert_pem);
     free_secret(key_pem);
+    json_decref(tags);
     dmt_err_cleanup(&err);
     return status;
 }

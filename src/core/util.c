@@ -32,12 +32,16 @@ void log_msg(enum log_level lvl, const char *fmt, ...) {
 
 void util_now_rfc3339(char *out, size_t len) {
     struct timespec ts;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             ts.tv_nsec / 1000000);
+    util_ms_rfc3339((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, out, len);
+}
+
+void util_ms_rfc3339(int64_t ms, char *out, size_t len) {
+    time_t sec = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&sec, &tm);
+    snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
 char *util_strdup(const char *s) {

@@ -24,6 +24,8 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 /* Writes the current UTC time as RFC 3339 with milliseconds
  * ("2026-12-04T20:36:07.123Z") into out (at least 32 bytes). */
 void util_now_rfc3339(char *out, size_t len);
+/* Unix milliseconds (>= 0) as RFC 3339 UTC with milliseconds. */
+void util_ms_rfc3339(int64_t ms, char *out, size_t len);
 
 /* strdup that aborts on allocation failure; NULL gives NULL. The caller
  * frees the result. */

@@ -111,7 +111,10 @@ struct active {
 struct executor {
     char *db_url, *data_dir, *node;
     unsigned concurrency, grace_s, lease_s;
-    int64_t next_renew, next_sweep, next_poll;
+    json_t *tags;          /* it claims only runs whose tags are all here */
+    const char *kind;      /* "worker" or "serve", as GET /workers shows it */
+    char started_at[32];
+    int64_t next_renew, next_sweep, next_poll, next_beat;
     bool run_as; /* tasks run as uid:gid (--run-as) */
     uid_t uid;
     gid_t gid;
@@ -918,6 +921,7 @@ static void sweep(struct executor *ex) {
 
 struct claim {
     const char *node;
+    const json_t *tags;
     int lease_s;
     struct run run;
     struct task_result_list results;
@@ -930,7 +934,7 @@ static int claim_tx(struct store *s, void *arg, struct dmt_err *err) {
     run_cleanup(&c->run);
     task_result_list_cleanup(&c->results);
     int64_t id = 0, fence = 0;
-    int rc = s->ops->run_claim(s->ctx, c->node, c->lease_s, &id, &fence, err);
+    int rc = s->ops->run_claim(s->ctx, c->node, c->tags, c->lease_s, &id, &fence, err);
     if (rc == DMT_OK) rc = s->ops->run_get(s->ctx, id, &c->run, err);
     if (rc == DMT_OK) rc = s->ops->result_list(s->ctx, id, &c->results, err);
     if (rc == DMT_OK) dmt_assert(c->run.fence == fence);
@@ -939,7 +943,7 @@ static int claim_tx(struct store *s, void *arg, struct dmt_err *err) {
 
 /* Claims one queued run and starts it; false when none could be had. */
 static bool claim(struct executor *ex) {
-    struct claim c = {.node = ex->node, .lease_s = (int)ex->lease_s};
+    struct claim c = {.node = ex->node, .tags = ex->tags, .lease_s = (int)ex->lease_s};
     struct dmt_err err;
     dmt_err_init(&err);
     int64_t t0 = now_ms();
@@ -1050,6 +1054,7 @@ static void on_exit_event(struct active *a) {
 static int next_timeout(struct executor *ex, int64_t now) {
     int64_t next = now + 1000;
     if (ex->next_poll < next) next = ex->next_poll;
+    if (ex->next_beat < next) next = ex->next_beat;
     if (ex->next_sweep < next) next = ex->next_sweep;
     if (ex->list != NULL && ex->next_renew < next) next = ex->next_renew;
     for (struct active *a = ex->list; a != NULL; a = a->next) {
@@ -1091,6 +1096,21 @@ static void tick(struct executor *ex) {
         }
         a = next;
     }
+}
+
+/* Tells the store this executor is alive (GET /workers): at start and
+ * every third of its lease. */
+static void beat(struct executor *ex) {
+    struct worker w = {.name = ex->node, .kind = (char *)ex->kind, .tags = ex->tags,
+                       .concurrency = (int)ex->concurrency, .active = (int)ex->nactive,
+                       .lease_s = (int)ex->lease_s};
+    memcpy(w.started_at, ex->started_at, sizeof(w.started_at));
+    struct dmt_err err;
+    dmt_err_init(&err);
+    if (ex->store->ops->worker_beat(ex->store->ctx, &w, &err) != DMT_OK)
+        log_warn("executor: cannot report itself alive: %s", err.msg);
+    dmt_err_cleanup(&err);
+    ex->next_beat = now_ms() + (int64_t)ex->lease_s * 1000 / 3;
 }
 
 static void wake_hook(void *arg) {
@@ -1138,6 +1158,7 @@ static void *loop(void *arg) {
             int64_t period = (int64_t)ex->lease_s * 1000 / 3;
             ex->next_sweep = now + (period < SWEEP_MAX_MS ? period : SWEEP_MAX_MS);
         }
+        if (!ex->stop_seen && now >= ex->next_beat) beat(ex);
         /* Other nodes change the store without waking this loop: look
          * at it now and then too (a cheap read of the change sequence). */
         if (woke || now >= ex->next_poll) {
@@ -1191,6 +1212,9 @@ int executor_start(const struct executor_opts *opts, struct executor **out, stru
     ex->grace_s = opts->grace_s;
     ex->lease_s = opts->lease_s ? opts->lease_s : 30;
     ex->run_as = opts->run_as;
+    ex->tags = opts->tags != NULL ? json_deep_copy(opts->tags) : json_array();
+    ex->kind = opts->kind != NULL ? opts->kind : "serve";
+    util_now_rfc3339(ex->started_at, sizeof(ex->started_at));
     ex->uid = opts->uid;
     ex->gid = opts->gid;
     ex->last_seq = -1;
@@ -1217,6 +1241,7 @@ int executor_start(const struct executor_opts *opts, struct executor **out, stru
     if (rc == DMT_OK && ex->run_as) rc = open_runs_to_user(ex, runs, err);
     if (rc == DMT_OK) rc = store_open(ex->db_url, &ex->store, err);
     if (rc == DMT_OK) rc = logwriter_start(ex->db_url, &ex->lw, err);
+    if (rc == DMT_OK) beat(ex); /* listed before it claims anything */
     if (rc == DMT_OK) {
         ex->wake_watch = (struct watch){NULL, W_WAKE};
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &ex->wake_watch};
@@ -1234,6 +1259,7 @@ int executor_start(const struct executor_opts *opts, struct executor **out, stru
         free(ex->db_url);
         free(ex->data_dir);
         free(ex->node);
+        json_decref(ex->tags);
         free(ex);
         return rc;
     }
@@ -1248,7 +1274,13 @@ void executor_stop(struct executor *ex) {
     pthread_join(ex->thread, NULL);
     logwriter_stop(ex->lw);
     notify_remove_hook(ex->hook);
+    struct dmt_err err;
+    dmt_err_init(&err);
+    if (ex->store->ops->worker_gone(ex->store->ctx, ex->node, &err) != DMT_OK)
+        log_warn("executor: cannot remove itself from the workers: %s", err.msg);
+    dmt_err_cleanup(&err);
     store_close(ex->store);
+    json_decref(ex->tags);
     close(ex->epfd);
     close(ex->wakefd);
     free(ex->db_url);

@@ -23,6 +23,9 @@ struct executor_opts {
     unsigned grace_s;     /* SIGTERM, then SIGKILL this much later */
     const char *node;     /* the name it claims runs under ("host:pid") */
     unsigned lease_s;     /* lease of a claimed run, renewed every lease_s/3; 0: 30 */
+    const json_t *tags;   /* its worker tags (copied; NULL: none): it claims only runs
+                           * whose environment requires no tag it lacks */
+    const char *kind;     /* "worker" or "serve" (GET /workers); NULL: "serve" */
     /* Tasks run as uid:gid when run_as (the server must be root); their
      * run folders are then made theirs (work/) or readable to them. */
     bool run_as;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/bus.h"
 #include "core/metrics.h"
 #include "core/notify.h"
 #include "core/util.h"
@@ -87,6 +88,7 @@ static void *loop(void *arg) {
         }
         metrics_log_bytes(logged);
         notify_post();
+        bus_send(BUS_LOG, ""); /* followers on other nodes */
 
         pthread_mutex_lock(&w->lock);
         w->queued_bytes -= bytes;

@@ -165,6 +165,7 @@ enum spec_type {
     SPEC_BOOL,      /* bool * */
     SPEC_ANY,       /* json_t ** (borrowed; may be JSON null) */
     SPEC_STR_ARRAY, /* json_t ** an array of strings */
+    SPEC_TAGS,      /* json_t ** an array of at most 32 distinct slugs */
     SPEC_OBJECT,    /* json_t ** an object */
 };
 
@@ -233,6 +234,7 @@ int res_token_list(struct req *r);
 int res_token_create(struct req *r);
 int res_token_delete(struct req *r);
 int res_audit_list(struct req *r);
+int res_worker_list(struct req *r);
 
 /* Suspends r and answers the problem for code (r->err) after ms
  * milliseconds without holding a server thread (a failed login is

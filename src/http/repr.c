@@ -11,9 +11,10 @@ static void add_meta(json_t *o, const struct meta *m) {
 }
 
 json_t *repr_env(const struct env *e) {
-    json_t *o = json_pack("{s:s, s:s, s:i, s:b, s:O}", "name", e->name, "description",
+    json_t *o = json_pack("{s:s, s:s, s:i, s:b, s:O, s:o}", "name", e->name, "description",
                           e->description ? e->description : "", "position", e->position,
-                          "protected", e->protected_, "grants", e->grants);
+                          "protected", e->protected_, "grants", e->grants, "worker_tags",
+                          e->worker_tags != NULL ? json_incref(e->worker_tags) : json_array());
     add_meta(o, &e->m);
     return o;
 }

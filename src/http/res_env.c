@@ -32,8 +32,8 @@ int res_env_list(struct req *r) { return op_run(r, false, list_tx, NULL); }
 struct env_body {
     const char *name, *description;
     int64_t position;
-    bool protected_, has_name, has_desc, has_pos, has_prot, has_grants;
-    json_t *grants;
+    bool protected_, has_name, has_desc, has_pos, has_prot, has_grants, has_tags;
+    json_t *grants, *worker_tags;
 };
 
 static int parse_body(struct req *r, struct env_body *b, bool create) {
@@ -43,6 +43,7 @@ static int parse_body(struct req *r, struct env_body *b, bool create) {
         {"position", SPEC_INT, false, &b->position, &b->has_pos, 1, 1000000},
         {"protected", SPEC_BOOL, false, &b->protected_, &b->has_prot, 0, 0},
         {"grants", SPEC_STR_ARRAY, false, &b->grants, &b->has_grants, 0, 0},
+        {"worker_tags", SPEC_TAGS, false, &b->worker_tags, &b->has_tags, 0, 0},
         {NULL, 0, false, NULL, NULL, 0, 0},
     };
     return spec_parse(r, specs);
@@ -64,12 +65,17 @@ static void apply(struct env *e, const struct env_body *b) {
         json_decref(e->grants);
         e->grants = json_deep_copy(b->grants);
     }
+    if (b->has_tags) {
+        json_decref(e->worker_tags);
+        e->worker_tags = json_deep_copy(b->worker_tags);
+    }
 }
 
 static int create_tx(struct store *s, void *arg, struct dmt_err *err) {
     struct op *op = arg;
     const struct env_body *b = op->arg;
-    struct env e = {.description = util_strdup(""), .grants = json_array()};
+    struct env e = {.description = util_strdup(""), .grants = json_array(),
+                    .worker_tags = json_array()};
     apply(&e, b);
     int rc = model_env_create(s, &e, b->has_pos ? b->position : 0, err);
     if (rc == DMT_OK) answer_env(op, 201, &e);

@@ -64,6 +64,15 @@ static json_t *repr_run(const struct run *r, const struct task_result_list *resu
     json_object_set_new(o, "finished_at", time_or_null(r->finished_at));
     json_object_set_new(o, "rerun_of",
                         r->rerun_of != 0 ? json_integer((json_int_t)r->rerun_of) : json_null());
+    /* Where it runs: the tags it needs, the executor holding it and until
+     * when (the lease, while it runs). */
+    json_object_set_new(o, "worker_tags", r->tags != NULL ? json_deep_copy(r->tags) : json_array());
+    json_object_set_new(o, "worker", r->owner != NULL ? json_string(r->owner) : json_null());
+    char until[40];
+    util_ms_rfc3339(r->lease_until, until, sizeof(until));
+    json_object_set_new(o, "lease_until", r->status == RUN_RUNNING && r->lease_until > 0
+                                              ? json_string(until)
+                                              : json_null());
     json_t *tasks = json_array();
     for (size_t i = 0; results != NULL && i < results->n; i++)
         json_array_append_new(tasks, repr_result(&results->items[i]));
@@ -84,11 +93,15 @@ static json_t *repr_run(const struct run *r, const struct task_result_list *resu
  * without bumping the run's version, so H (FNV-1a of the results as shown)
  * keeps the tag from vouching for results that have changed since.
  */
-static void run_etag(const struct run *run, const json_t *tasks, char *out, size_t len) {
+static uint32_t fnv1a(const char *s) {
     uint32_t h = 2166136261u;
+    for (const char *p = s != NULL ? s : ""; *p != '\0'; p++) h = (h ^ (unsigned char)*p) * 16777619u;
+    return h;
+}
+
+static void run_etag(const struct run *run, const json_t *tasks, char *out, size_t len) {
     char *text = json_dumps(tasks, JSON_COMPACT | JSON_SORT_KEYS);
-    for (const char *p = text ? text : ""; *p != '\0'; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
+    uint32_t h = fnv1a(text);
     free(text);
     snprintf(out, len, "\"run-%lld-%lld-%08x\"", (long long)run->m.id, (long long)run->m.version,
              (unsigned)h);
@@ -252,6 +265,23 @@ static int get_tx(struct store *s, void *arg, struct dmt_err *err) {
     struct run run = {0};
     int rc = s->ops->run_get(s->ctx, *(const int64_t *)op->arg, &run, err);
     if (rc == DMT_OK) rc = answer_run(op, s, 200, &run, err);
+    if (rc == DMT_OK && run.status == RUN_QUEUED) {
+        /* Why it waits: it depends on the executors alive now, so this
+         * answer is never cached (route Q in server.c). */
+        struct worker_list w = {0};
+        rc = s->ops->worker_list(s->ctx, &w, err);
+        char *why = rc == DMT_OK ? model_run_waiting(&run, &w) : NULL;
+        if (why != NULL) {
+            json_object_set_new(op->body, "queued_reason", json_string(why));
+            /* The ETag vouches for the reason too. */
+            size_t n = strlen(op->etag);
+            if (n > 1 && n + 10 < sizeof(op->etag))
+                snprintf(op->etag + n - 1, sizeof(op->etag) - n + 1, "-%08x\"",
+                         (unsigned)fnv1a(why));
+        }
+        free(why);
+        worker_list_cleanup(&w);
+    }
     run_cleanup(&run);
     return rc;
 }

@@ -103,7 +103,7 @@ static const struct route routes[] = {
     R(VAR "/overrides/*", [M_GET] = res_override_get, [M_PUT] = res_override_put, [M_DELETE] = res_override_delete),
     RA("voooo", V "/jobs/*/runs", [M_POST] = res_run_create),
     Q(V "/runs", [M_GET] = res_run_list),
-    R(V "/runs/*", [M_GET] = res_run_get),
+    Q(V "/runs/*", [M_GET] = res_run_get),
     RA("voooo", V "/runs/*/cancel", [M_POST] = res_run_cancel),
     RA("voooo", V "/runs/*/rerun", [M_POST] = res_run_rerun),
     Q(V "/runs/*/log", [M_GET] = res_run_log),
@@ -116,6 +116,7 @@ static const struct route routes[] = {
     RA("aaaaa", V "/tokens", [M_GET] = res_token_list, [M_POST] = res_token_create),
     RA("aaaaa", V "/tokens/*", [M_DELETE] = res_token_delete),
     QA("aaaaa", V "/audit", [M_GET] = res_audit_list),
+    Q(V "/workers", [M_GET] = res_worker_list),
     Q(V "/events", [M_GET] = res_events),
     R("/", [M_GET] = res_ui),
     R("/assets/*", [M_GET] = res_ui),
@@ -125,6 +126,7 @@ static const struct route routes[] = {
     R("/tasks", [M_GET] = res_ui), R("/variables", [M_GET] = res_ui),
     R("/environments", [M_GET] = res_ui), R("/runs", [M_GET] = res_ui),
     R("/runs/*", [M_GET] = res_ui), R("/plugins", [M_GET] = res_ui),
+    R("/workers", [M_GET] = res_ui),
     R("/login", [M_GET] = res_ui),
 };
 #undef R

@@ -64,6 +64,26 @@ static bool check(struct req *r, const struct spec *sp, json_t *v) {
         *(json_t **)sp->dst = v;
         return true;
     }
+    case SPEC_TAGS: {
+        if (!json_is_array(v)) return dmt_err_field(&r->err, f, "must be an array"), false;
+        if (json_array_size(v) > 32)
+            return dmt_err_field(&r->err, f, "has more than 32 tags"), false;
+        size_t i, j;
+        json_t *item, *other;
+        json_array_foreach(v, i, item) {
+            const char *t = json_string_value(item);
+            if (t == NULL || !name_is_slug(t))
+                return dmt_err_field(&r->err, f,
+                                     "must be an array of tags: 1-63 of a-z 0-9 _ . - starting "
+                                     "with a letter or digit"),
+                       false;
+            json_array_foreach(v, j, other) if (j < i && json_equal(item, other)) return dmt_err_field(
+                &r->err, f, "names '%s' twice", t),
+                                                                                   false;
+        }
+        *(json_t **)sp->dst = v;
+        return true;
+    }
     case SPEC_OBJECT:
         if (!json_is_object(v)) return dmt_err_field(&r->err, f, "must be an object"), false;
         *(json_t **)sp->dst = v;

@@ -10,6 +10,7 @@ void env_cleanup(struct env *e) {
     free(e->name);
     free(e->description);
     json_decref(e->grants);
+    json_decref(e->worker_tags);
     memset(e, 0, sizeof(*e));
 }
 

@@ -31,6 +31,9 @@ struct env {
     int position;      /* 1-based tab order */
     bool protected_;
     json_t *grants; /* array of user names, never NULL once loaded */
+    /* Runs against it execute only on workers that have every one of
+     * these tags (DESIGN.md §6); array of slugs, never NULL once loaded. */
+    json_t *worker_tags;
 };
 
 struct job {

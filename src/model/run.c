@@ -10,6 +10,7 @@ void run_cleanup(struct run *r) {
     free(r->environment);
     free(r->triggered_by);
     free(r->owner);
+    json_decref(r->tags);
     json_decref(r->snapshot);
     memset(r, 0, sizeof(*r));
 }
@@ -28,7 +29,28 @@ void log_chunk_cleanup(struct log_chunk *c) {
     memset(c, 0, sizeof(*c));
 }
 
+void worker_cleanup(struct worker *w) {
+    if (w == NULL) return;
+    free(w->name);
+    free(w->kind);
+    json_decref(w->tags);
+    json_decref(w->runs);
+    memset(w, 0, sizeof(*w));
+}
+
+bool tags_subset(const json_t *tags, const json_t *have) {
+    size_t i, j;
+    const json_t *t, *h;
+    json_array_foreach(tags, i, t) {
+        bool found = false;
+        json_array_foreach(have, j, h) found = found || json_equal(t, h);
+        if (!found) return false;
+    }
+    return true;
+}
+
 DMT_LIST_FUNCS(run)
+DMT_LIST_FUNCS(worker)
 DMT_LIST_FUNCS(task_result)
 DMT_LIST_FUNCS(log_chunk)
 

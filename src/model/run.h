@@ -74,6 +74,10 @@ struct run {
      * database's clock) until which the owner holds it; 0 if no lease. */
     int64_t fence;
     int64_t lease_until;
+    /* The worker tags it needs (its environment's worker_tags when it was
+     * queued): only an executor with all of them claims it. An array,
+     * NULL or empty: any executor. */
+    json_t *tags;
     json_t *snapshot; /* see above; never NULL once stored */
 };
 
@@ -113,7 +117,27 @@ struct run_filter {
     int limit;               /* 1..500 */
 };
 
+/*
+ * An executor process as it reports itself (GET /workers): `dmt worker`
+ * or a `dmt serve` with its executor. It registers at start, beats every
+ * third of its lease, and removes itself at a clean stop; one that is not
+ * heard of for a lease is shown as lost, and forgotten after an hour.
+ */
+struct worker {
+    int64_t id;
+    char *name;       /* "host:pid": the owner of the runs it claims */
+    char *kind;       /* "worker" or "serve" */
+    json_t *tags;     /* array of slugs, never NULL once loaded */
+    int concurrency;  /* runs it executes at once */
+    int active;       /* runs it executes now (as it last said) */
+    int lease_s;
+    char started_at[32];
+    int64_t seen_ago_ms; /* since its last beat, on the database's clock */
+    json_t *runs;     /* its running runs [{"id", "lease_until" (ms)}]; list only */
+};
+
 DMT_LIST(run);
+DMT_LIST(worker);
 DMT_LIST(task_result);
 DMT_LIST(log_chunk);
 
@@ -121,6 +145,16 @@ void run_cleanup(struct run *r);
 void task_result_cleanup(struct task_result *t);
 void log_chunk_cleanup(struct log_chunk *c);
 void run_list_cleanup(struct run_list *l);
+void worker_cleanup(struct worker *w);
+void worker_list_cleanup(struct worker_list *l);
+struct worker *worker_list_push(struct worker_list *l);
+/* Whether a worker was heard of within its lease (else it is "lost"). */
+static inline bool worker_online(const struct worker *w) {
+    return w->seen_ago_ms <= (int64_t)w->lease_s * 1000;
+}
+
+/* True when tags (an array of strings; NULL: none) are all in have. */
+bool tags_subset(const json_t *tags, const json_t *have);
 void task_result_list_cleanup(struct task_result_list *l);
 void log_chunk_list_cleanup(struct log_chunk_list *l);
 struct run *run_list_push(struct run_list *l);

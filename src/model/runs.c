@@ -76,6 +76,7 @@ int model_run_create(struct store *s, const char *job, const char *env, const ch
         out->job_id = v.job.m.id;
         out->env_id = e->m.id;
         out->triggered_by = util_strdup(triggered_by);
+        out->tags = json_incref(e->worker_tags);
         out->snapshot = snapshot_of(&v, e);
         rc = insert_run(s, out, err);
     }
@@ -97,10 +98,67 @@ int model_run_rerun(struct store *s, int64_t of, const char *triggered_by, struc
         out->triggered_by = util_strdup(triggered_by);
         out->rerun_of = of;
         out->snapshot = json_incref(old.snapshot);
-        rc = insert_run(s, out, err);
+        /* Where it may run is the environment's rule of today; if the
+         * environment is gone, the rule the first run had. */
+        struct env e = {0};
+        struct dmt_err ignored;
+        dmt_err_init(&ignored);
+        rc = s->ops->env_get(s->ctx, old.environment, &e, &ignored);
+        out->tags = json_incref(rc == DMT_OK ? e.worker_tags : old.tags);
+        env_cleanup(&e);
+        if (rc == DMT_OK || rc == DMT_ERR_NOT_FOUND)
+            rc = insert_run(s, out, err);
+        else
+            dmt_err_set(err, rc, "%s", ignored.msg);
+        dmt_err_cleanup(&ignored);
     }
     run_cleanup(&old);
     return rc;
+}
+
+/* The tags of a JSON array as "a, b". */
+static void tag_text(const json_t *tags, char *out, size_t len) {
+    size_t i, pos = 0;
+    const json_t *t;
+    out[0] = '\0';
+    json_array_foreach(tags, i, t) {
+        int n = snprintf(out + pos, len - pos, "%s%s", i > 0 ? ", " : "", json_string_value(t));
+        if (n < 0 || (size_t)n >= len - pos) break;
+        pos += (size_t)n;
+    }
+}
+
+char *model_run_waiting(const struct run *r, const struct worker_list *w) {
+    if (r->status != RUN_QUEUED) return NULL;
+    char buf[768], tags[256];
+    unsigned online = 0, able = 0, room = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        const struct worker *k = &w->items[i];
+        if (!worker_online(k)) continue;
+        online++;
+        if (!tags_subset(r->tags, k->tags)) continue;
+        able++;
+        if (k->active < k->concurrency) room++;
+    }
+    tag_text(r->tags, tags, sizeof(tags));
+    if (online == 0)
+        snprintf(buf, sizeof(buf),
+                 "no executor is online: start `dmt worker` (or `dmt serve` without "
+                 "--no-executor)%s%s",
+                 tags[0] ? " with the tags " : "", tags);
+    else if (able == 0)
+        snprintf(buf, sizeof(buf),
+                 "waiting for a worker with the tags %s (environment %s requires them): none of "
+                 "the %u online executor%s has them all",
+                 tags, r->environment, online, online == 1 ? "" : "s");
+    else if (room == 0)
+        snprintf(buf, sizeof(buf),
+                 "waiting for a free slot: the %u executor%s that may run it %s busy", able,
+                 able == 1 ? "" : "s", able == 1 ? "is" : "are all");
+    else
+        snprintf(buf, sizeof(buf), "waiting to be claimed by one of %u executor%s", able,
+                 able == 1 ? "" : "s");
+    return util_strdup(buf);
 }
 
 int model_run_cancel(struct store *s, int64_t id, struct run *out, struct dmt_err *err) {

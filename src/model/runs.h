@@ -21,8 +21,17 @@ int model_run_create(struct store *s, const char *job, const char *env, const ch
                      struct run *out, struct dmt_err *err);
 
 /*
+ * Why run r is still queued, for people: no executor online, none with
+ * the tags its environment requires, all of those busy, or about to be
+ * claimed. A malloc'd sentence, or NULL when r is not queued.
+ */
+char *model_run_waiting(const struct run *r, const struct worker_list *w);
+
+/*
  * Creates a queued run that repeats run `of` exactly: the same snapshot
- * (secrets are looked up again when its tasks start), rerun_of = of.
+ * (secrets are looked up again when its tasks start), rerun_of = of. It
+ * needs the worker tags its environment requires now (those of run `of`
+ * if the environment is gone).
  */
 int model_run_rerun(struct store *s, int64_t of, const char *triggered_by, struct run *out,
                     struct dmt_err *err);

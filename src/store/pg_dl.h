@@ -18,7 +18,8 @@
     X(PQunescapeBytea) X(PQtransactionStatus) X(PQresultErrorField)         \
     X(PQprepare) X(PQgetisnull) X(PQfreemem) X(PQexecPrepared) X(PQexec)    \
     X(PQerrorMessage) X(PQcmdTuples) X(PQsetNoticeProcessor) X(PQreset)     \
-    X(PQnfields) X(PQfname) X(PQfinish) X(PQconnectdbParams) X(PQcmdStatus)
+    X(PQnfields) X(PQfname) X(PQfinish) X(PQconnectdbParams) X(PQcmdStatus)   \
+    X(PQsocket) X(PQconsumeInput) X(PQnotifies) X(PQbackendPID) X(PQexecParams)
 
 struct pg_dl {
 #define X(name) __typeof__(&name) name##_;
@@ -54,6 +55,11 @@ int pg_dl_load(const char **why);
 #define PQfinish (*pg_dl.PQfinish_)
 #define PQconnectdbParams (*pg_dl.PQconnectdbParams_)
 #define PQcmdStatus (*pg_dl.PQcmdStatus_)
+#define PQsocket (*pg_dl.PQsocket_)
+#define PQconsumeInput (*pg_dl.PQconsumeInput_)
+#define PQnotifies (*pg_dl.PQnotifies_)
+#define PQbackendPID (*pg_dl.PQbackendPID_)
+#define PQexecParams (*pg_dl.PQexecParams_)
 #endif
 
 #endif

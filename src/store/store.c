@@ -12,13 +12,23 @@
 
 #define TX_MAX_TRIES 20
 
+static bool is_pg(const char *url);
+
 int store_open(const char *url, struct store **out, struct dmt_err *err) {
     if (strncmp(url, "sqlite:", 7) == 0) return store_sqlite_open(url + 7, out, err);
-    if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0)
-        return store_pg_open(url, out, err);
+    if (is_pg(url)) return store_pg_open(url, out, err);
     if (strstr(url, "://") != NULL)
         return dmt_err_set(err, DMT_ERR_CONFIG, "unknown database URL scheme: %s", url);
     return store_sqlite_open(url, out, err);
+}
+
+static bool is_pg(const char *url) {
+    return strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0;
+}
+
+int store_bus_start(const char *url, struct store_bus **out, struct dmt_err *err) {
+    *out = NULL;
+    return is_pg(url) ? store_bus_pg_start(url, out, err) : DMT_OK;
 }
 
 void store_close(struct store *s) {

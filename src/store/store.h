@@ -164,12 +164,23 @@ struct store_ops {
      * else DMT_ERR_CONFLICT. *new_fence receives the new fence.
      * run_expired: the ids of up to limit running runs whose lease has
      * expired (or that have none), oldest first, into ids, *n of them. */
-    int (*run_claim)(void *ctx, const char *node, int lease_s, int64_t *id, int64_t *fence,
-                     struct dmt_err *err);
+    int (*run_claim)(void *ctx, const char *node, const json_t *tags, int lease_s, int64_t *id,
+                     int64_t *fence, struct dmt_err *err);
     int (*run_renew)(void *ctx, int64_t id, int64_t fence, int lease_s, struct dmt_err *err);
     int (*run_revoke)(void *ctx, int64_t id, int64_t fence, bool expired_only,
                       int64_t *new_fence, struct dmt_err *err);
     int (*run_expired)(void *ctx, int limit, int64_t *ids, size_t *n, struct dmt_err *err);
+
+    /* Workers (struct worker). worker_beat: inserts or updates the row
+     * named w->name (kind, tags, concurrency, active, lease_s, started_at),
+     * seen now on the database's clock, and forgets workers not seen for
+     * an hour. worker_gone: deletes the row of that name (DMT_OK if there
+     * is none). worker_list: every worker by name, each with its running
+     * runs. A beat is not a change: call it outside transactions, like
+     * run_renew. */
+    int (*worker_beat)(void *ctx, const struct worker *w, struct dmt_err *err);
+    int (*worker_gone)(void *ctx, const char *name, struct dmt_err *err);
+    int (*worker_list)(void *ctx, struct worker_list *out, struct dmt_err *err);
 
     /* Task results: one row per (run, idx). insert fills id; update writes
      * status, attempts, exit_code, error, started_at, finished_at, outputs
@@ -228,6 +239,18 @@ int store_pg_open(const char *conninfo, struct store **out, struct dmt_err *err)
  */
 typedef int (*store_tx_fn)(struct store *s, void *arg, struct dmt_err *err);
 int store_tx(struct store *s, bool write, store_tx_fn fn, void *arg, struct dmt_err *err);
+
+/*
+ * The link between the nodes sharing a database (core/bus.h): on
+ * PostgreSQL, a thread with a connection of its own that LISTENs and
+ * NOTIFYs (store/bus_pg.c), attached to core/bus while it runs. SQLite
+ * serves one process: there is nothing to link, and *out is NULL.
+ * store_bus_stop(NULL) does nothing.
+ */
+struct store_bus;
+int store_bus_start(const char *url, struct store_bus **out, struct dmt_err *err);
+void store_bus_stop(struct store_bus *b);
+int store_bus_pg_start(const char *conninfo, struct store_bus **out, struct dmt_err *err);
 
 /* A background thread with its own connection that calls ops->maintain
  * every period_ms. Stop (and free) it with store_maintainer_stop. */

@@ -187,6 +187,21 @@ static const char *const migrations[] = {
      * number of claims and revocations (fenced writes). */
     "ALTER TABLE runs ADD COLUMN lease_until INTEGER;"
     "ALTER TABLE runs ADD COLUMN fence INTEGER NOT NULL DEFAULT 0;",
+    /* 6: worker tags (DESIGN.md §6): an environment's required tags, a
+     * run's copy of them, and the executors that report themselves.
+     * workers.seen_at is Unix milliseconds of the database's clock. */
+    "ALTER TABLE envs ADD COLUMN worker_tags TEXT NOT NULL DEFAULT '[]';"
+    "ALTER TABLE runs ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';"
+    "CREATE TABLE workers ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  kind TEXT NOT NULL,"
+    "  tags TEXT NOT NULL DEFAULT '[]',"
+    "  concurrency INTEGER NOT NULL,"
+    "  active INTEGER NOT NULL DEFAULT 0,"
+    "  lease_s INTEGER NOT NULL,"
+    "  started_at TEXT NOT NULL,"
+    "  seen_at INTEGER NOT NULL);",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -196,7 +211,7 @@ static const char *const migrations[] = {
 #define META "id, version, created_at, updated_at"
 #define RET  " RETURNING " META
 
-#define ENV_COLS  META ", name, description, position, protected, grants"
+#define ENV_COLS  META ", name, description, position, protected, grants, worker_tags"
 #define JOB_COLS  META ", name, description"
 #define TASK_COLS META ", job_id, name, plugin, position, on_failure, timeout_s, retries, enabled"
 #define VAR_COLS                                                                                   \
@@ -211,7 +226,7 @@ static const char *const migrations[] = {
 #define AUDIT_COLS   "id, ts, user, action, kind, name, detail"
 #define RUN_COLS                                                                                   \
     META ", job, environment, job_id, env_id, status, triggered_by, rerun_of, started_at, "        \
-         "finished_at, cancel_requested, owner, snapshot, fence, COALESCE(lease_until, 0)"
+         "finished_at, cancel_requested, owner, snapshot, fence, COALESCE(lease_until, 0), tags"
 #define RESULT_COLS                                                                                \
     "id, run_id, idx, name, status, attempts, exit_code, error, started_at, finished_at, "         \
     "outputs, (SELECT fence FROM runs WHERE runs.id = task_results.run_id)"
@@ -237,10 +252,11 @@ static const char *const migrations[] = {
                                                                                                    \
     X(ENV_LIST, "SELECT " ENV_COLS " FROM envs ORDER BY position, id")                             \
     X(ENV_GET, "SELECT " ENV_COLS " FROM envs WHERE name = ?1")                                    \
-    X(ENV_INSERT, "INSERT INTO envs(name, description, position, protected, grants, version, "     \
-                  "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6)" RET)            \
+    X(ENV_INSERT, "INSERT INTO envs(name, description, position, protected, grants, worker_tags, " \
+                  "version, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?7, 1, ?6, ?6)" RET) \
     X(ENV_UPDATE, "UPDATE envs SET name = ?1, description = ?2, position = ?3, protected = ?4, "   \
-                  "grants = ?5, version = version + 1, updated_at = ?6 WHERE id = ?7" RET)         \
+                  "grants = ?5, worker_tags = ?7, version = version + 1, updated_at = ?6 "         \
+                  "WHERE id = ?8" RET)                                                             \
     X(ENV_DELETE, "DELETE FROM envs WHERE id = ?1")                                                \
                                                                                                    \
     X(JOB_LIST, "SELECT " JOB_COLS " FROM jobs ORDER BY name")                                     \
@@ -322,9 +338,10 @@ static const char *const migrations[] = {
     X(SEQ_BUMP, "UPDATE changes SET seq = seq + 1 WHERE id = 1")                                   \
                                                                                                    \
     X(RUN_INSERT, "INSERT INTO runs(job, environment, job_id, env_id, status, triggered_by, "      \
-                  "rerun_of, started_at, finished_at, cancel_requested, owner, snapshot, "         \
+                  "rerun_of, started_at, finished_at, cancel_requested, owner, snapshot, tags, "   \
                   "version, created_at, updated_at) "                                              \
-                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1, ?13, ?13)" RET)   \
+                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?14, 1, ?13, ?13)"   \
+                  RET)                                                                             \
     X(RUN_GET, "SELECT " RUN_COLS " FROM runs WHERE id = ?1")                                      \
     X(RUN_UPDATE, "UPDATE runs SET status = ?1, started_at = ?2, finished_at = ?3, "               \
                   "cancel_requested = ?4, owner = ?5, version = version + 1, updated_at = ?6, "    \
@@ -338,11 +355,13 @@ static const char *const migrations[] = {
     X(RUN_STATE, "SELECT status, cancel_requested FROM runs WHERE id = ?1")                        \
     X(RUN_IDS, "SELECT id FROM runs WHERE status = ?1 ORDER BY id LIMIT ?2")                       \
     X(RUN_EXISTS, "SELECT 1 FROM runs WHERE id = ?1")                                              \
-    /* ?4 'running', ?5 'queued': statuses are bound by name, like elsewhere. */                   \
+    /* ?4 'running', ?5 'queued': statuses are bound by name, like elsewhere;          \
+     * ?6 the claimer's tags, a JSON array that must hold each of the run's. */                    \
     X(RUN_CLAIM, "UPDATE runs SET status = ?4, started_at = ?2, owner = ?1, fence = fence + 1, "   \
                  "lease_until = " NOW_MS " + ?3 * 1000, version = version + 1, updated_at = ?2 "   \
-                 "WHERE id = (SELECT id FROM runs WHERE status = ?5 ORDER BY id LIMIT 1) "         \
-                 "RETURNING id, fence")                                                            \
+                 "WHERE id = (SELECT id FROM runs WHERE status = ?5 AND NOT EXISTS "               \
+                 "(SELECT 1 FROM json_each(runs.tags) t WHERE t.value NOT IN "                     \
+                 "(SELECT value FROM json_each(?6))) ORDER BY id LIMIT 1) RETURNING id, fence")    \
     X(RUN_RENEW, "UPDATE runs SET lease_until = " NOW_MS " + ?3 * 1000 "                           \
                  "WHERE id = ?1 AND fence = ?2 AND status = ?4")                                   \
     X(RUN_REVOKE, "UPDATE runs SET fence = fence + 1, lease_until = NULL "                         \
@@ -350,6 +369,19 @@ static const char *const migrations[] = {
                   "(?4 = 0 OR lease_until IS NULL OR lease_until < " NOW_MS ") RETURNING fence")   \
     X(RUN_EXPIRED, "SELECT id FROM runs WHERE status = ?1 AND "                                    \
                    "(lease_until IS NULL OR lease_until < " NOW_MS ") ORDER BY id LIMIT ?2")       \
+                                                                                                   \
+    X(WORKER_BEAT, "INSERT INTO workers(name, kind, tags, concurrency, active, lease_s, "          \
+                   "started_at, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, " NOW_MS ") "         \
+                   "ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, tags = excluded.tags, " \
+                   "concurrency = excluded.concurrency, active = excluded.active, "                \
+                   "lease_s = excluded.lease_s, started_at = excluded.started_at, "                \
+                   "seen_at = excluded.seen_at")                                                   \
+    X(WORKER_PRUNE, "DELETE FROM workers WHERE seen_at < " NOW_MS " - 3600000")                    \
+    X(WORKER_GONE, "DELETE FROM workers WHERE name = ?1")                                          \
+    X(WORKER_LIST, "SELECT id, name, kind, tags, concurrency, active, lease_s, started_at, "       \
+                   NOW_MS " - seen_at FROM workers ORDER BY name")                                 \
+    X(WORKER_RUNS, "SELECT id, owner, COALESCE(lease_until, 0) FROM runs "                        \
+                   "WHERE status = ?1 AND owner IS NOT NULL ORDER BY id")                          \
                                                                                                    \
     X(RESULT_INSERT, "INSERT INTO task_results(run_id, idx, name, status, attempts, exit_code, "   \
                      "error, started_at, finished_at, outputs) "                                   \
@@ -602,6 +634,8 @@ static int read_env(sqlite3_stmt *st, struct env *out, struct dmt_err *err) {
     e.protected_ = sqlite3_column_int(st, 7) != 0;
     int rc = col_json(st, 8, &e.grants, err);
     if (rc == DMT_OK && e.grants == NULL) e.grants = json_array();
+    if (rc == DMT_OK) rc = col_json(st, 9, &e.worker_tags, err);
+    if (rc == DMT_OK && e.worker_tags == NULL) e.worker_tags = json_array();
     if (rc != DMT_OK) {
         env_cleanup(&e);
         return rc;
@@ -770,6 +804,7 @@ static int read_run(sqlite3_stmt *st, struct run *out, struct dmt_err *err) {
         goto out;
     }
     rc = col_json(st, 15, &r.snapshot, err);
+    if (rc == DMT_OK) rc = col_json(st, 18, &r.tags, err);
     if (rc == DMT_OK && r.snapshot == NULL)
         rc = dmt_err_set(err, DMT_ERR_STORE, "run %lld has no snapshot", (long long)r.m.id);
 out:
@@ -938,7 +973,11 @@ static int env_write(struct sqlite_store *c, enum stmt sid, struct env *e, struc
     else
         bind_str(st, 5, "[]");
     bind_str(st, 6, now);
-    if (sid == ST_ENV_UPDATE) sqlite3_bind_int64(st, 7, e->m.id);
+    if (rc == DMT_OK && e->worker_tags != NULL)
+        rc = bind_json(st, 7, e->worker_tags, err);
+    else if (rc == DMT_OK)
+        bind_str(st, 7, "[]");
+    if (sid == ST_ENV_UPDATE) sqlite3_bind_int64(st, 8, e->m.id);
     if (rc == DMT_OK)
         rc = step_write(c, st, &e->m, err, NULL, "an environment named '%s' already exists",
                         e->name);
@@ -1493,6 +1532,10 @@ static int sq_run_insert(void *ctx, struct run *r, struct dmt_err *err) {
     bind_str(st, 11, r->owner);
     rc = bind_json(st, 12, r->snapshot, err);
     bind_str(st, 13, now);
+    if (rc == DMT_OK && r->tags != NULL)
+        rc = bind_json(st, 14, r->tags, err);
+    else
+        bind_str(st, 14, "[]");
     if (rc == DMT_OK) rc = step_write(c, st, &r->m, err, NULL, "this run already exists", NULL);
     finish(st);
     if (rc == DMT_ERR_NOT_FOUND) rc = dmt_err_set(err, DMT_ERR_STORE, "the run was not stored");
@@ -1600,12 +1643,17 @@ static int sq_run_ids(void *ctx, int status, int limit, int64_t *ids, size_t *n,
     return rc;
 }
 
-static int sq_run_claim(void *ctx, const char *node, int lease_s, int64_t *id, int64_t *fence,
-                        struct dmt_err *err) {
+static int sq_run_claim(void *ctx, const char *node, const json_t *tags, int lease_s, int64_t *id,
+                        int64_t *fence, struct dmt_err *err) {
     sqlite3_stmt *st = NULL;
     char now[32];
     int rc = prep(ctx, ST_RUN_CLAIM, &st, err);
     if (rc != DMT_OK) return rc;
+    if (tags != NULL && (rc = bind_json(st, 6, tags, err)) != DMT_OK) {
+        finish(st);
+        return rc;
+    }
+    if (tags == NULL) bind_str(st, 6, "[]");
     util_now_rfc3339(now, sizeof(now));
     bind_str(st, 1, node);
     bind_str(st, 2, now);
@@ -1677,6 +1725,91 @@ static int sq_run_expired(void *ctx, int limit, int64_t *ids, size_t *n, struct 
     rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? DMT_OK : fail(ctx, rc, err);
     finish(st);
     return rc;
+}
+
+/* --- workers ----------------------------------------------------------- */
+
+static int sq_worker_beat(void *ctx, const struct worker *w, struct dmt_err *err) {
+    sqlite3_stmt *st = NULL;
+    int rc = prep(ctx, ST_WORKER_BEAT, &st, err);
+    if (rc != DMT_OK) return rc;
+    bind_str(st, 1, w->name);
+    bind_str(st, 2, w->kind);
+    if (w->tags != NULL)
+        rc = bind_json(st, 3, w->tags, err);
+    else
+        bind_str(st, 3, "[]");
+    sqlite3_bind_int(st, 4, w->concurrency);
+    sqlite3_bind_int(st, 5, w->active);
+    sqlite3_bind_int(st, 6, w->lease_s);
+    bind_str(st, 7, w->started_at);
+    if (rc == DMT_OK) rc = step_exec(ctx, st, NULL, err);
+    finish(st);
+    if (rc == DMT_OK && (rc = prep(ctx, ST_WORKER_PRUNE, &st, err)) == DMT_OK) {
+        rc = step_exec(ctx, st, NULL, err);
+        finish(st);
+    }
+    return rc;
+}
+
+static int sq_worker_gone(void *ctx, const char *name, struct dmt_err *err) {
+    sqlite3_stmt *st = NULL;
+    int rc = prep(ctx, ST_WORKER_GONE, &st, err);
+    if (rc != DMT_OK) return rc;
+    bind_str(st, 1, name);
+    rc = step_exec(ctx, st, NULL, err);
+    finish(st);
+    return rc;
+}
+
+/* Gives each worker of l its running runs. */
+static int worker_runs(struct sqlite_store *c, struct worker_list *l, struct dmt_err *err) {
+    sqlite3_stmt *st = NULL;
+    int rc = prep(c, ST_WORKER_RUNS, &st, err);
+    if (rc != DMT_OK) return rc;
+    bind_str(st, 1, run_status_name(RUN_RUNNING));
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *owner = (const char *)sqlite3_column_text(st, 1);
+        for (size_t i = 0; i < l->n; i++)
+            if (strcmp(l->items[i].name, owner) == 0)
+                json_array_append_new(
+                    l->items[i].runs,
+                    json_pack("{s:I, s:I}", "id", (json_int_t)sqlite3_column_int64(st, 0),
+                              "lease_until", (json_int_t)sqlite3_column_int64(st, 2)));
+    }
+    rc = rc == SQLITE_DONE ? DMT_OK : fail(c, rc, err);
+    finish(st);
+    return rc;
+}
+
+static int sq_worker_list(void *ctx, struct worker_list *out, struct dmt_err *err) {
+    sqlite3_stmt *st = NULL;
+    struct worker_list l = {0};
+    int rc = prep(ctx, ST_WORKER_LIST, &st, err), step = SQLITE_DONE;
+    if (rc != DMT_OK) return rc;
+    while (rc == DMT_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct worker *w = worker_list_push(&l);
+        w->id = sqlite3_column_int64(st, 0);
+        w->name = col_str0(st, 1);
+        w->kind = col_str0(st, 2);
+        rc = col_json(st, 3, &w->tags, err);
+        if (w->tags == NULL) w->tags = json_array();
+        w->concurrency = sqlite3_column_int(st, 4);
+        w->active = sqlite3_column_int(st, 5);
+        w->lease_s = sqlite3_column_int(st, 6);
+        copy_text(st, 7, w->started_at, sizeof(w->started_at));
+        w->seen_ago_ms = sqlite3_column_int64(st, 8);
+        w->runs = json_array();
+    }
+    if (rc == DMT_OK && step != SQLITE_DONE) rc = fail(ctx, step, err);
+    finish(st);
+    if (rc == DMT_OK) rc = worker_runs(ctx, &l, err);
+    if (rc != DMT_OK) {
+        worker_list_cleanup(&l);
+        return rc;
+    }
+    *out = l;
+    return DMT_OK;
 }
 
 /* --- task results ------------------------------------------------------ */
@@ -1927,6 +2060,9 @@ static const struct store_ops sqlite_ops = {
     .run_state = sq_run_state,
     .run_ids = sq_run_ids,
     .run_claim = sq_run_claim,
+    .worker_beat = sq_worker_beat,
+    .worker_gone = sq_worker_gone,
+    .worker_list = sq_worker_list,
     .run_renew = sq_run_renew,
     .run_revoke = sq_run_revoke,
     .run_expired = sq_run_expired,

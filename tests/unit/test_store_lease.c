@@ -24,15 +24,29 @@ struct claim_arg {
     const char *node;
     int lease_s;
     int64_t id, fence;
+    const json_t *tags;
 };
 
 static int claim_tx(struct store *st, void *arg, struct dmt_err *e) {
     struct claim_arg *c = arg;
-    return st->ops->run_claim(st->ctx, c->node, c->lease_s, &c->id, &c->fence, e);
+    return st->ops->run_claim(st->ctx, c->node, c->tags, c->lease_s, &c->id, &c->fence, e);
+}
+
+/* Claims as an executor with the given tags (a JSON array text, or NULL). */
+static int claim_tagged(struct store *st, const char *node, const char *tags, int64_t *id,
+                        int64_t *fence) {
+    json_t *t = tags != NULL ? json_loads(tags, 0, NULL) : NULL;
+    struct claim_arg c = {node, 30, 0, 0, t};
+    dmt_err_cleanup(&err);
+    int rc = store_tx(s, true, claim_tx, &c, &err);
+    json_decref(t);
+    *id = c.id;
+    *fence = c.fence;
+    return rc;
 }
 
 static int claim(struct store *st, const char *node, int lease_s, int64_t *id, int64_t *fence) {
-    struct claim_arg c = {node, lease_s, 0, 0};
+    struct claim_arg c = {node, lease_s, 0, 0, NULL};
     dmt_err_cleanup(&err);
     int rc = store_tx(st, true, claim_tx, &c, &err);
     *id = c.id;
@@ -222,4 +236,94 @@ Test(store_lease, fenced_writes_of_a_lost_run_are_rejected) {
     task_result_list_cleanup(&l);
     run_cleanup(&mine);
     run_cleanup(&now);
+}
+
+/* A run whose environment requires tags goes only to an executor that has
+ * all of them; the untagged ones stay claimable by anyone, oldest first. */
+Test(store_lease, claim_honours_the_tags_a_run_needs) {
+    struct run r = add_run("deploy", "prod", RUN_QUEUED);
+    run_cleanup(&r);
+    r = (struct run){0};
+    r.job = strdup("deploy");
+    r.environment = strdup("prod");
+    r.status = RUN_QUEUED;
+    r.triggered_by = strdup("admin");
+    r.snapshot = snapshot_of("deploy", "prod");
+    r.tags = json_pack("[s, s]", "eu", "prod");
+    OK(s, run_insert, &r);
+    int64_t tagged = r.m.id;
+    run_cleanup(&r);
+    struct run back = get_run(tagged);
+    json_t *want = json_pack("[s, s]", "eu", "prod");
+    cr_assert(json_equal(back.tags, want));
+    json_decref(want);
+    run_cleanup(&back);
+    int64_t plain = add_run_id("deploy", "dev", RUN_QUEUED);
+
+    int64_t id, fence;
+    /* The first run needs nothing: anyone takes it. */
+    cr_assert_eq(claim_tagged(s, "a:1", NULL, &id, &fence), DMT_OK, "%s", err.msg);
+    cr_assert_neq(id, tagged);
+    /* Untagged, or with only one of the two tags: the tagged run is skipped. */
+    cr_assert_eq(claim_tagged(s, "a:1", "[\"prod\"]", &id, &fence), DMT_OK, "%s", err.msg);
+    cr_assert_eq(id, plain);
+    cr_assert_eq(claim_tagged(s, "a:1", NULL, &id, &fence), DMT_ERR_NOT_FOUND);
+    cr_assert_eq(claim_tagged(s, "a:1", "[\"eu\", \"gpu\"]", &id, &fence), DMT_ERR_NOT_FOUND);
+    /* Every tag and more: taken. */
+    cr_assert_eq(claim_tagged(s, "b:2", "[\"eu\", \"gpu\", \"prod\"]", &id, &fence), DMT_OK,
+                 "%s", err.msg);
+    cr_assert_eq(id, tagged);
+    back = get_run(tagged);
+    cr_assert_str_eq(back.owner, "b:2");
+    run_cleanup(&back);
+}
+
+static struct worker *find_worker(struct worker_list *l, const char *name) {
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->items[i].name, name) == 0) return &l->items[i];
+    return NULL;
+}
+
+Test(store_lease, workers_beat_list_and_go) {
+    json_t *tags = json_pack("[s]", "prod");
+    struct worker w = {.name = "h:10", .kind = "worker", .tags = tags, .concurrency = 4,
+                       .active = 0, .lease_s = 30, .started_at = "2026-12-04T10:00:00Z"};
+    OK(s, worker_beat, &w);
+    struct worker w2 = {.name = "h:11", .kind = "serve", .concurrency = 16, .lease_s = 9,
+                        .started_at = "2026-12-04T11:00:00Z"};
+    OK(s, worker_beat, &w2);
+    w.active = 1;
+    OK(s, worker_beat, &w); /* a second beat updates, never duplicates */
+
+    int64_t id, fence;
+    add_run_id("j", "e", RUN_QUEUED);
+    cr_assert_eq(claim(s, "h:10", 30, &id, &fence), DMT_OK, "%s", err.msg);
+
+    struct worker_list l = {0};
+    OK(s, worker_list, &l);
+    cr_assert_eq(l.n, 2);
+    struct worker *a = find_worker(&l, "h:10"), *b = find_worker(&l, "h:11");
+    cr_assert(a != NULL && b != NULL);
+    cr_assert_str_eq(a->kind, "worker");
+    cr_assert(json_equal(a->tags, tags));
+    cr_assert_eq(a->concurrency, 4);
+    cr_assert_eq(a->active, 1);
+    cr_assert_eq(a->lease_s, 30);
+    cr_assert_str_eq(a->started_at, "2026-12-04T10:00:00Z");
+    cr_assert(a->seen_ago_ms >= 0 && a->seen_ago_ms < 60000, "seen %lld ms ago",
+              (long long)a->seen_ago_ms);
+    cr_assert_eq(json_array_size(a->runs), 1);
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(a->runs, 0), "id")), id);
+    cr_assert_gt(json_integer_value(json_object_get(json_array_get(a->runs, 0), "lease_until")), 0);
+    cr_assert_eq(json_array_size(b->tags), 0);
+    cr_assert_eq(json_array_size(b->runs), 0);
+    worker_list_cleanup(&l);
+
+    OK(s, worker_gone, "h:11");
+    OK(s, worker_gone, "nobody:1");
+    OK(s, worker_list, &l);
+    cr_assert_eq(l.n, 1);
+    cr_assert_str_eq(l.items[0].name, "h:10");
+    worker_list_cleanup(&l);
+    json_decref(tags);
 }

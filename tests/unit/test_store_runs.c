@@ -638,11 +638,12 @@ Test(store_runs, upgrade_from_schema_2) {
             "DROP TABLE audit; DROP TABLE sessions;"
             "ALTER TABLE users DROP COLUMN failed_logins;"
             "ALTER TABLE users DROP COLUMN locked_until;"
+            "ALTER TABLE envs DROP COLUMN worker_tags; DROP TABLE workers;"
             "DELETE FROM schema_migrations WHERE version >= 3;");
     cr_assert_eq(raw_count("SELECT MAX(version) FROM schema_migrations"), 2);
 
     s = open_store();
-    cr_assert_eq(raw_count("SELECT MAX(version) FROM schema_migrations"), 5);
+    cr_assert_eq(raw_count("SELECT MAX(version) FROM schema_migrations"), 6);
     cr_assert_eq(raw_count(tdb_pg ? "SELECT COUNT(*) FROM pg_class WHERE relname IN ('runs', "
                                     "'task_results', 'log_chunks', 'runs_status', 'runs_job', "
                                     "'runs_environment', 'log_chunks_run')"
@@ -659,7 +660,7 @@ Test(store_runs, upgrade_from_schema_2) {
     /* Opening again applies nothing twice. */
     store_close(s);
     s = open_store();
-    cr_assert_eq(raw_count("SELECT COUNT(*) FROM schema_migrations"), 5);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM schema_migrations"), 6);
     struct run r = {0};
     OK(s, run_get, run, &r);
     run_cleanup(&r);
