@@ -85,14 +85,15 @@ integration: build/asan/dmt build/dmt plugins
 	    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	    node --test --test-concurrency=1 integration/
 
-# Integration tests against dmt serve on PostgreSQL (not yet part of `make
-# test`: FILES=... picks test files, default a set in the script).
+# The integration tests again against dmt serve on PostgreSQL (FILES=...
+# picks test files; default all of them).
 integration-pg: build/asan/dmt build/dmt plugins
 	DMT_BIN=$(CURDIR)/build/asan/dmt DMT_CLI=$(CURDIR)/build/dmt \
 	    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 bash scripts/integration-pg.sh $(FILES)
 
 # Two API nodes and three workers on a throw-away PostgreSQL: 200 runs, none
-# lost or duplicated; kill -9 of a worker; an API node killed (not in `make test`).
+# lost or duplicated; kill -9 and SIGSTOP of a worker; events and log follow
+# across nodes; worker tags; an API node killed (scripts/multinode-test.sh).
 multinode: build/dmt
 	@DMT_BIN=$(CURDIR)/build/dmt bash scripts/multinode-test.sh
 
@@ -111,6 +112,8 @@ test: deps-test
 	@$(MAKE) --no-print-directory unit-pg
 	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory integration-pg
+	@$(MAKE) --no-print-directory multinode
 	@$(MAKE) --no-print-directory ui
 
 bench: deps-test build/dmt

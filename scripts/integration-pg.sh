@@ -2,18 +2,15 @@
 # Runs integration test files against `dmt serve --db postgres://...` on a
 # throw-away PostgreSQL cluster (every test server gets a database of its
 # own, see dbUrl in tests/integration/harness.mjs):
-#   scripts/integration-pg.sh [FILE.test.mjs...]   (default: a set that
-#                                                   needs no SQLite file)
+#   scripts/integration-pg.sh [FILE.test.mjs...]   (default: every file of
+#                                                   tests/integration)
 # Run from the repository root with DMT_BIN and DMT_CLI set (make
 # integration-pg does). The cluster is always stopped afterwards.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 files=("$@")
 if [ ${#files[@]} -eq 0 ]; then
-    files=(jobs_tasks environments variables_overrides conditional workflow_plan errors
-        runs_exec runs_log runs_cli events)
-    files=("${files[@]/#/integration/}")
-    files=("${files[@]/%/.test.mjs}")
+    files=(integration/)
 fi
 bin=
 for v in 15 16 17 14 13; do
