@@ -30,7 +30,7 @@
 # `N passed, M failed`; the exit status is non-zero on any failure.
 #
 #   bash scripts/multinode-test.sh
-#   RUNS=200 LEASE=3 DMT_BIN=build/dmt bash scripts/multinode-test.sh
+#   RUNS=200 LEASE=5 DMT_BIN=build/dmt bash scripts/multinode-test.sh
 set -uo pipefail
 export LC_ALL=C
 
@@ -38,7 +38,7 @@ cd "$(dirname "$0")/.." || exit 1
 root=$PWD
 
 RUNS=${RUNS:-200}
-LEASE=${LEASE:-3}
+LEASE=${LEASE:-5}
 WORKERS=${WORKERS:-3}
 RUN_WAIT=${RUN_WAIT:-120} # s to wait for the runs to end
 MARGIN=${MARGIN:-10}      # s on top of lease + sweep for the killed worker's run
