@@ -129,7 +129,7 @@ struct worker {
     char *kind;       /* "worker" or "serve" */
     json_t *tags;     /* array of slugs, never NULL once loaded */
     int concurrency;  /* runs it executes at once */
-    int active;       /* runs it executes now (as it last said) */
+    int active;       /* runs it holds now */
     int lease_s;
     char started_at[32];
     int64_t seen_ago_ms; /* since its last beat, on the database's clock */

@@ -175,8 +175,9 @@ struct store_ops {
      * named w->name (kind, tags, concurrency, active, lease_s, started_at),
      * seen now on the database's clock, and forgets workers not seen for
      * an hour. worker_gone: deletes the row of that name (DMT_OK if there
-     * is none). worker_list: every worker by name, each with its running
-     * runs. A beat is not a change: call it outside transactions, like
+     * is none). worker_list: every worker by name, each with the runs it
+     * holds now (running, owner = its name) and active = their number
+     * (what the database says, not what its last beat said). A beat is not a change: call it outside transactions, like
      * run_renew. */
     int (*worker_beat)(void *ctx, const struct worker *w, struct dmt_err *err);
     int (*worker_gone)(void *ctx, const char *name, struct dmt_err *err);

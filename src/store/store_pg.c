@@ -1819,7 +1819,6 @@ static int pg_worker_list(void *ctx, struct worker_list *out, struct dmt_err *er
         rc = col_json(res, i, 3, &w->tags, err);
         if (w->tags == NULL) w->tags = json_array();
         w->concurrency = (int)col_i64(res, i, 4);
-        w->active = (int)col_i64(res, i, 5);
         w->lease_s = (int)col_i64(res, i, 6);
         copy_text(res, i, 7, w->started_at, sizeof(w->started_at));
         w->seen_ago_ms = col_i64(res, i, 8);
@@ -1833,7 +1832,7 @@ static int pg_worker_list(void *ctx, struct worker_list *out, struct dmt_err *er
         for (int i = 0; rc == DMT_OK && i < PQntuples(res); i++) {
             const char *owner = col(res, i, 1);
             for (size_t k = 0; k < l.n; k++)
-                if (strcmp(l.items[k].name, owner) == 0)
+                if (strcmp(l.items[k].name, owner) == 0 && ++l.items[k].active > 0)
                     json_array_append_new(l.items[k].runs,
                                           json_pack("{s:I, s:I}", "id", (json_int_t)col_i64(res, i, 0),
                                                     "lease_until", (json_int_t)col_i64(res, i, 2)));

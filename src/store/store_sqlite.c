@@ -1771,7 +1771,7 @@ static int worker_runs(struct sqlite_store *c, struct worker_list *l, struct dmt
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *owner = (const char *)sqlite3_column_text(st, 1);
         for (size_t i = 0; i < l->n; i++)
-            if (strcmp(l->items[i].name, owner) == 0)
+            if (strcmp(l->items[i].name, owner) == 0 && ++l->items[i].active > 0)
                 json_array_append_new(
                     l->items[i].runs,
                     json_pack("{s:I, s:I}", "id", (json_int_t)sqlite3_column_int64(st, 0),
@@ -1795,7 +1795,6 @@ static int sq_worker_list(void *ctx, struct worker_list *out, struct dmt_err *er
         rc = col_json(st, 3, &w->tags, err);
         if (w->tags == NULL) w->tags = json_array();
         w->concurrency = sqlite3_column_int(st, 4);
-        w->active = sqlite3_column_int(st, 5);
         w->lease_s = sqlite3_column_int(st, 6);
         copy_text(st, 7, w->started_at, sizeof(w->started_at));
         w->seen_ago_ms = sqlite3_column_int64(st, 8);
