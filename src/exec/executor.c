@@ -219,7 +219,9 @@ static void sys_line(struct executor *ex, int64_t run_id, int task_idx, const ch
     char *copy = malloc((size_t)n);
     if (copy == NULL) abort();
     memcpy(copy, line, (size_t)n);
-    logwriter_put(ex->lw, run_id, task_idx, LOG_SYSTEM, copy, (size_t)n);
+    /* Unfenced: what a node says about what it did is kept, even about a
+     * run it lost ("... lost its lease"). */
+    logwriter_put(ex->lw, run_id, 0, task_idx, LOG_SYSTEM, copy, (size_t)n);
 }
 
 /* --- log streams ---------------------------------------------------------- */
@@ -232,8 +234,8 @@ static void flush_stream(struct executor *ex, struct active *a, int i, bool fina
     size_t out_len, consumed;
     char *out = masker_apply(a->mask, s->data, s->len, final, &out_len, &consumed);
     if (out_len > 0)
-        logwriter_put(ex->lw, a->run.m.id, (int)a->cur, i == 0 ? LOG_STDOUT : LOG_STDERR, out,
-                      out_len);
+        logwriter_put(ex->lw, a->run.m.id, a->run.fence, (int)a->cur,
+                      i == 0 ? LOG_STDOUT : LOG_STDERR, out, out_len);
     else
         free(out);
     memmove(s->data, s->data + consumed, s->len - consumed);

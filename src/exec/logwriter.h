@@ -22,9 +22,10 @@ struct logwriter;
 int logwriter_start(const char *db_url, struct logwriter **out, struct dmt_err *err);
 
 /* Queues one chunk; takes over data (malloc'd, len bytes). The timestamp
- * is taken now. */
-void logwriter_put(struct logwriter *w, int64_t run_id, int task_idx, int stream, char *data,
-                   size_t len);
+ * is taken now. fence > 0: stored only while the run's fence is still that
+ * (struct log_chunk); 0: always. */
+void logwriter_put(struct logwriter *w, int64_t run_id, int64_t fence, int task_idx, int stream,
+                   char *data, size_t len);
 
 /* Returns once everything put before the call is stored. */
 void logwriter_sync(struct logwriter *w);

@@ -107,6 +107,9 @@ struct log_chunk {
     char ts[32];
     char *data; /* not NUL-terminated data may contain NULs: use len */
     size_t len;
+    /* > 0: stored only while the run's fence is still this one (the output
+     * of a task whose executor lost the run is not stored); 0: always. */
+    int64_t fence;
 };
 
 struct run_filter {

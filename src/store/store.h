@@ -192,7 +192,9 @@ struct store_ops {
     int (*result_list)(void *ctx, int64_t run_id, struct task_result_list *out,
                        struct dmt_err *err);
 
-    /* Logs: log_append stores one chunk and fills c->seq. log_read returns
+    /* Logs: log_append stores one chunk and fills c->seq; a fenced chunk
+     * (c->fence > 0) of a run whose fence moved on is not stored:
+     * DMT_ERR_CONFLICT. log_read returns
      * the chunks of a run with seq > after_seq in order, stopping after
      * max_bytes of data (at least one chunk if there is one). */
     int (*log_append)(void *ctx, struct log_chunk *c, struct dmt_err *err);

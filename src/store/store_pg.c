@@ -420,7 +420,9 @@ static const char *const migrations[] = {
     X(RESULT_LIST, "SELECT " RESULT_COLS " FROM task_results WHERE run_id = $1 ORDER BY idx")      \
                                                                                                    \
     X(LOG_APPEND, "INSERT INTO log_chunks(run_id, task_idx, stream, ts, data) "                    \
-                  "VALUES ($1, $2, $3, $4, $5) RETURNING seq")                                     \
+                  "SELECT $1::bigint, $2::int, $3::text, $4::text, $5::bytea WHERE $6::bigint = 0 " \
+                  "OR EXISTS (SELECT 1 FROM runs WHERE id = $1::bigint AND fence = $6::bigint) "   \
+                  "RETURNING seq")                                                                 \
     /* The chunks after $2 up to $3 bytes of data in all (at least one):                           \
      * the running total is computed by the server, so a long log is not                           \
      * shipped to be cut here. */                                                                  \
@@ -1926,8 +1928,18 @@ static int pg_log_append(void *ctx, struct log_chunk *ch, struct dmt_err *err) {
     /* Binary format: the bytes as they are, NULs included. A NULL pointer
      * would bind SQL NULL; an empty chunk is an empty bytea. */
     p_set(&p, 5, ch->data != NULL ? ch->data : "", (int)ch->len, 1);
-    int rc = step_insert(ctx, ST_LOG_APPEND, &p, &seq, err, "run", "%s",
-                         "this log chunk already exists");
+    p_int(&p, 6, ch->fence);
+    PGresult *res = NULL;
+    int rc = exec_stmt(ctx, ST_LOG_APPEND, &p, &res, err, "run", "%s",
+                       "this log chunk already exists");
+    if (rc == DMT_OK) {
+        if (PQntuples(res) == 1)
+            seq = col_i64(res, 0, 0);
+        else
+            rc = dmt_err_set(err, DMT_ERR_CONFLICT, "run %lld is no longer held under fence %lld",
+                             (long long)ch->run_id, (long long)ch->fence);
+        PQclear(res);
+    }
     if (rc == DMT_OK) ch->seq = seq;
     return rc;
 }

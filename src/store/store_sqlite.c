@@ -394,7 +394,8 @@ static const char *const migrations[] = {
     X(RESULT_LIST, "SELECT " RESULT_COLS " FROM task_results WHERE run_id = ?1 ORDER BY idx")      \
                                                                                                    \
     X(LOG_APPEND, "INSERT INTO log_chunks(run_id, task_idx, stream, ts, data) "                    \
-                  "VALUES (?1, ?2, ?3, ?4, ?5)")                                                   \
+                  "SELECT ?1, ?2, ?3, ?4, ?5 WHERE ?6 = 0 OR "                                     \
+                  "EXISTS (SELECT 1 FROM runs WHERE id = ?1 AND fence = ?6)")                      \
     X(LOG_READ, "SELECT " LOG_COLS " FROM log_chunks WHERE run_id = ?1 AND seq > ?2 ORDER BY seq")
 
 enum stmt {
@@ -1898,10 +1899,14 @@ static int sq_log_append(void *ctx, struct log_chunk *ch, struct dmt_err *err) {
     bind_str(st, 4, ch->ts);
     /* A NULL pointer would bind SQL NULL; an empty chunk is an empty blob. */
     int src = sqlite3_bind_blob64(st, 5, ch->data != NULL ? ch->data : "", ch->len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, ch->fence);
     if (src != SQLITE_OK)
         rc = fail(c, src, err); /* SQLITE_TOOBIG: beyond SQLite's limit */
     else
         rc = step_insert(c, st, &seq, err, "run", "this log chunk already exists", NULL);
+    if (rc == DMT_OK && sqlite3_changes(c->db) == 0)
+        rc = dmt_err_set(err, DMT_ERR_CONFLICT, "run %lld is no longer held under fence %lld",
+                         (long long)ch->run_id, (long long)ch->fence);
     finish(st);
     if (rc == DMT_OK) ch->seq = seq;
     return rc;

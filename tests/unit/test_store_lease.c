@@ -327,3 +327,28 @@ Test(store_lease, workers_beat_list_and_go) {
     worker_list_cleanup(&l);
     json_decref(tags);
 }
+
+/* The output of a task whose executor lost the run is not stored; what
+ * the nodes say about the run (unfenced system lines) always is. */
+Test(store_lease, fenced_log_chunks_need_the_current_fence) {
+    int64_t a = add_run_id("j", "e", RUN_QUEUED);
+    int64_t id, fence, nf;
+    cr_assert_eq(claim(s, "h:1", 30, &id, &fence), DMT_OK, "%s", err.msg);
+    struct log_chunk c = {.run_id = a, .task_idx = 0, .stream = LOG_STDOUT, .data = "before\n",
+                          .len = 7, .fence = fence};
+    OK(s, log_append, &c);
+    cr_assert_eq(revoke_run(a, fence, false, &nf), DMT_OK, "%s", err.msg);
+    struct log_chunk late = {.run_id = a, .task_idx = 0, .stream = LOG_STDOUT, .data = "late\n",
+                             .len = 5, .fence = fence};
+    EXPECT(DMT_ERR_CONFLICT, s, log_append, &late);
+    struct log_chunk sys = {.run_id = a, .task_idx = -1, .stream = LOG_SYSTEM,
+                            .data = "h:1 lost its lease\n", .len = 19};
+    OK(s, log_append, &sys);
+    struct log_chunk_list l = {0};
+    OK(s, log_read, a, 0, 1 << 20, &l);
+    cr_assert_eq(l.n, 2);
+    cr_assert_eq(l.items[0].len, 7);
+    cr_assert_eq(memcmp(l.items[0].data, "before\n", 7), 0);
+    cr_assert_eq(l.items[1].stream, LOG_SYSTEM);
+    log_chunk_list_cleanup(&l);
+}
