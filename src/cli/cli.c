@@ -156,6 +156,25 @@ void cli_field(const char *key, const char *value) {
     printf("%-12s %s\n", key, value ? value : "");
 }
 
+char *cli_join(const json_t *arr, const char *sep, const char *def) {
+    if (!json_is_array(arr) || json_array_size(arr) == 0) return util_strdup(def);
+    size_t len = 1, i;
+    json_t *v;
+    json_array_foreach(arr, i, v) {
+        const char *s = json_string_value(v);
+        len += strlen(s ? s : "?") + strlen(sep);
+    }
+    char *out = malloc(len), *p = out;
+    if (out == NULL) abort();
+    json_array_foreach(arr, i, v) {
+        const char *s = json_string_value(v);
+        if (i > 0) p = stpcpy(p, sep);
+        p = stpcpy(p, s ? s : "?");
+    }
+    *p = '\0';
+    return out;
+}
+
 bool cli_value_is_secret(const json_t *v) {
     return json_is_object(v) && json_is_true(json_object_get(v, "secret"));
 }

@@ -58,7 +58,8 @@ int serve_load_master_key(struct store *st, const char *url, const char *key_fil
 
 /*
  * The client verbs. argv[0] is the group word ("env", "job", "task", "var",
- * "workflow", "plan", "plugin", "run", "runs", "log", "cancel", "rerun"), the rest its arguments with --json already
+ * "workflow", "plan", "plugin", "run", "runs", "log", "cancel", "rerun",
+ * "user", "token", "workers"), the rest its arguments with --json already
  * removed. Each returns the exit status and prints its own errors.
  */
 int cmd_env(struct cli *cli, int argc, char **argv);
@@ -81,6 +82,9 @@ int cmd_rerun(struct cli *cli, int argc, char **argv);
  * password is read from stdin only (`--password -`), never from argv. */
 int cmd_user(struct cli *cli, int argc, char **argv);
 int cmd_token(struct cli *cli, int argc, char **argv);
+/* `workers` (cmd_worker.c): the executors sharing the database, with their
+ * tags, load and the runs they hold (GET /workers). */
+int cmd_workers(struct cli *cli, int argc, char **argv);
 
 /* Prints a table of variables (an array of variable documents) on stdout:
  * NAME, TYPE, FLAGS, DEFAULT and OVERRIDES. Shared by `var ls` and
@@ -146,6 +150,11 @@ void cli_field(const char *key, const char *value);
  * unset one, strings as they are ("" for an empty one), other JSON compact.
  * Cut to max characters when max > 0. The caller frees the result. */
 char *cli_value_text(const json_t *v, size_t max);
+
+/* Returns the strings of the array arr joined by sep ("gpu, eu-west"), or
+ * def when arr is missing, not an array or empty; a member that is not a
+ * string shows as "?". The caller frees the result. */
+char *cli_join(const json_t *arr, const char *sep, const char *def);
 
 /* True when v is a secret placeholder {"secret": true, ...}. */
 bool cli_value_is_secret(const json_t *v);

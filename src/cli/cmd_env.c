@@ -1,4 +1,11 @@
-/* cmd_env.c - `dmt env ls | add | show | rm`. */
+/*
+ * cmd_env.c - `dmt env ls | add | show | set | rm`.
+ *
+ * Worker tags are typed as one comma-separated word ("gpu,eu-west") and
+ * sent as the JSON array worker_tags; the server alone judges them (slugs,
+ * distinct, at most 32), so a bad one comes back as its 422 and nothing is
+ * changed.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,15 +14,60 @@
 #include "cli/client.h"
 #include "cli/table.h"
 
-#define USAGE_LS   "dmt env ls [--json]"
-#define USAGE_ADD  "dmt env add NAME [--description D] [--protected] [--position N] [--json]"
+#define USAGE_LS "dmt env ls [--json]"
+#define USAGE_ADD                                                                                  \
+    "dmt env add NAME [--description D] [--protected] [--position N] [--worker-tags T,...] "       \
+    "[--json]"
 #define USAGE_SHOW "dmt env show NAME [--json]"
-#define USAGE_RM   "dmt env rm NAME"
+#define USAGE_SET                                                                                  \
+    "dmt env set NAME [--description D] [--protected true|false] [--worker-tags T,...|\"\"] "      \
+    "[--json]"
+#define USAGE_RM "dmt env rm NAME"
 #define USAGE_ALL                                                                                  \
     "dmt env ls\n"                                                                                 \
     "       dmt env add NAME [--description D] [--protected] [--position N]\n"                     \
+    "                        [--worker-tags T,...]\n"                                              \
     "       dmt env show NAME\n"                                                                   \
-    "       dmt env rm NAME"
+    "       dmt env set NAME [--description D] [--protected true|false]\n"                         \
+    "                        [--worker-tags T,...|\"\"]\n"                                         \
+    "       dmt env rm NAME\n"                                                                     \
+    "  --worker-tags: runs in the environment go only to executors having every tag\n"             \
+    "  (dmt serve/worker --tags); an empty value clears them"
+
+/*
+ * Turns the text of --worker-tags into the JSON array to send: "gpu,eu"
+ * gives ["gpu", "eu"], blanks around each tag dropped; "" gives [] (no
+ * tags). Anything else the server judges, so an empty piece ("a,,b") is
+ * sent as "" for it to refuse. Returns a new reference, or NULL after
+ * filling err when the text is not valid UTF-8.
+ */
+static json_t *tags_parse(const char *text, struct dmt_err *err) {
+    json_t *tags = json_array();
+    if (tags == NULL) abort();
+    const char *p = text;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p == '\0') return tags;
+    for (;;) {
+        const char *end = strchr(p, ',');
+        if (end == NULL) end = p + strlen(p);
+        const char *b = p, *e = end;
+        while (b < e && (*b == ' ' || *b == '\t'))
+            b++;
+        while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        json_t *t = json_stringn(b, (size_t)(e - b));
+        if (t == NULL) {
+            json_decref(tags);
+            dmt_err_set(err, DMT_ERR_USAGE, "--worker-tags is not valid UTF-8");
+            return NULL;
+        }
+        json_array_append_new(tags, t);
+        if (*end == '\0') break;
+        p = end + 1;
+    }
+    return tags;
+}
 
 static int env_ls(struct cli *cli, int argc, char **argv) {
     struct cli_args a = {0};
@@ -39,14 +91,16 @@ static int env_ls(struct cli *cli, int argc, char **argv) {
         json_decref(doc);
         goto out;
     }
-    struct table *t = table_new(4, "POSITION", "NAME", "PROTECTED", "DESCRIPTION");
+    struct table *t = table_new(5, "POSITION", "NAME", "PROTECTED", "TAGS", "DESCRIPTION");
     size_t i;
     json_t *e;
     json_array_foreach(items, i, e) {
         char pos[32];
         char *desc = table_cell_text(cli_str(e, "description", ""), 60);
+        char *tags = cli_join(json_object_get(e, "worker_tags"), ",", "-");
         table_add(t, cli_int(e, "position", pos, sizeof(pos)), cli_str(e, "name", "?"),
-                  cli_bool(e, "protected"), desc);
+                  cli_bool(e, "protected"), tags, desc);
+        free(tags);
         free(desc);
     }
     if (table_rows(t) == 0)
@@ -64,6 +118,7 @@ static int env_add(struct cli *cli, int argc, char **argv) {
     struct cli_opt opts[] = {{.name = "--description", .kind = CLI_OPT_VALUE},
                              {.name = "--protected", .kind = CLI_OPT_FLAG},
                              {.name = "--position", .kind = CLI_OPT_VALUE},
+                             {.name = "--worker-tags", .kind = CLI_OPT_VALUE},
                              {0}};
     struct cli_args a = {0};
     struct dmt_err err;
@@ -97,6 +152,14 @@ static int env_add(struct cli *cli, int argc, char **argv) {
         json_object_set_new(body, "position", json_integer(pos));
     }
     dmt_err_init(&err);
+    if (opts[3].seen) {
+        json_t *tags = tags_parse(opts[3].value, &err);
+        if (tags == NULL) {
+            rc = cli_fail(&err);
+            goto out;
+        }
+        json_object_set_new(body, "worker_tags", tags);
+    }
     if (client_request(cli->client, "POST", "/environments", body, NULL, &resp, &err) != DMT_OK) {
         rc = cli_fail(&err);
         goto out;
@@ -140,22 +203,12 @@ static int env_show(struct cli *cli, int argc, char **argv) {
     cli_field("description:", cli_str(e, "description", ""));
     cli_field("position:", cli_int(e, "position", buf, sizeof(buf)));
     cli_field("protected:", cli_bool(e, "protected"));
-    json_t *grants = json_object_get(e, "grants");
-    char *g = NULL;
-    if (json_is_array(grants) && json_array_size(grants) > 0) {
-        size_t len = 1, i;
-        json_t *u;
-        json_array_foreach(grants, i, u) len +=
-            strlen(json_string_value(u) ? json_string_value(u) : "?") + 2;
-        g = calloc(1, len);
-        if (g == NULL) abort();
-        json_array_foreach(grants, i, u) {
-            if (i > 0) strcat(g, ", ");
-            strcat(g, json_string_value(u) ? json_string_value(u) : "?");
-        }
-    }
-    cli_field("grants:", g ? g : "-");
+    char *g = cli_join(json_object_get(e, "grants"), ", ", "-");
+    cli_field("grants:", g);
     free(g);
+    char *tags = cli_join(json_object_get(e, "worker_tags"), ", ", "-");
+    cli_field("worker tags:", tags);
+    free(tags);
     cli_field("version:", cli_int(e, "version", buf, sizeof(buf)));
     cli_field("created:", cli_str(e, "created_at", "-"));
     cli_field("updated:", cli_str(e, "updated_at", "-"));
@@ -163,6 +216,78 @@ out:
     free(path);
     json_decref(e);
     cli_args_cleanup(&a, NULL);
+    return rc;
+}
+
+static int env_set(struct cli *cli, int argc, char **argv) {
+    struct cli_opt opts[] = {{.name = "--description", .kind = CLI_OPT_VALUE},
+                             {.name = "--protected", .kind = CLI_OPT_VALUE},
+                             {.name = "--worker-tags", .kind = CLI_OPT_VALUE},
+                             {0}};
+    struct cli_args a = {0};
+    struct dmt_err err;
+    json_t *body = NULL, *resp = NULL;
+    char *path = NULL;
+    int rc = cli_parse(argc, argv, opts, USAGE_SET, &a);
+    if (rc != CLI_PARSED) goto out;
+    if (a.npos != 1) {
+        rc = cli_usage_error(USAGE_SET, a.npos == 0 ? "missing NAME" : "too many arguments");
+        goto out;
+    }
+    if (!opts[0].seen && !opts[1].seen && !opts[2].seen) {
+        rc = cli_usage_error(USAGE_SET,
+                             "nothing to change: give --description, --protected or --worker-tags");
+        goto out;
+    }
+    /* Every value is checked before anything is sent: one bad value and
+     * nothing changes. */
+    dmt_err_init(&err);
+    body = json_object();
+    if (body == NULL) abort();
+    if (opts[0].seen) {
+        json_t *d = json_string(opts[0].value);
+        if (d == NULL) {
+            dmt_err_set(&err, DMT_ERR_USAGE, "--description is not valid UTF-8");
+            rc = cli_fail(&err);
+            goto out;
+        }
+        json_object_set_new(body, "description", d);
+    }
+    if (opts[1].seen) {
+        const char *v = opts[1].value;
+        if (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0) {
+            json_object_set_new(body, "protected", json_true());
+        } else if (strcmp(v, "false") == 0 || strcmp(v, "no") == 0) {
+            json_object_set_new(body, "protected", json_false());
+        } else {
+            dmt_err_set(&err, DMT_ERR_USAGE, "--protected takes true or false, not \"%s\"", v);
+            rc = cli_fail(&err);
+            goto out;
+        }
+    }
+    if (opts[2].seen) {
+        json_t *tags = tags_parse(opts[2].value, &err);
+        if (tags == NULL) {
+            rc = cli_fail(&err);
+            goto out;
+        }
+        json_object_set_new(body, "worker_tags", tags);
+    }
+    path = client_path("environments", a.pos[0], NULL);
+    if (client_request(cli->client, "PATCH", path, body, NULL, &resp, &err) != DMT_OK) {
+        rc = cli_fail(&err);
+        goto out;
+    }
+    rc = CLI_EXIT_OK;
+    if (cli->json)
+        cli_print_json(resp);
+    else
+        printf("updated environment %s\n", cli_str(resp, "name", a.pos[0]));
+out:
+    free(path);
+    json_decref(body);
+    json_decref(resp);
+    cli_args_cleanup(&a, opts);
     return rc;
 }
 
@@ -200,6 +325,7 @@ int cmd_env(struct cli *cli, int argc, char **argv) {
     if (strcmp(sub, "ls") == 0 || strcmp(sub, "list") == 0) return env_ls(cli, argc - 2, argv + 2);
     if (strcmp(sub, "add") == 0) return env_add(cli, argc - 2, argv + 2);
     if (strcmp(sub, "show") == 0) return env_show(cli, argc - 2, argv + 2);
+    if (strcmp(sub, "set") == 0) return env_set(cli, argc - 2, argv + 2);
     if (strcmp(sub, "rm") == 0) return env_rm(cli, argc - 2, argv + 2);
     return cli_usage_error(USAGE_ALL, "unknown sub-command env %s", sub);
 }

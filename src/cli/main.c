@@ -17,10 +17,11 @@ static const struct {
     const char *name;
     verb_fn fn;
 } verbs[] = {
-    {"env", cmd_env},           {"job", cmd_job},   {"task", cmd_task},     {"var", cmd_var},
-    {"workflow", cmd_workflow}, {"plan", cmd_plan}, {"plugin", cmd_plugin},
-    {"run", cmd_run},           {"runs", cmd_runs}, {"log", cmd_log},       {"cancel", cmd_cancel},
-    {"rerun", cmd_rerun},       {"user", cmd_user}, {"token", cmd_token},
+    {"env", cmd_env},       {"job", cmd_job},           {"task", cmd_task},
+    {"var", cmd_var},       {"workflow", cmd_workflow}, {"plan", cmd_plan},
+    {"plugin", cmd_plugin}, {"run", cmd_run},           {"runs", cmd_runs},
+    {"log", cmd_log},       {"cancel", cmd_cancel},     {"rerun", cmd_rerun},
+    {"user", cmd_user},     {"token", cmd_token},       {"workers", cmd_workers},
 };
 
 static const char usage_text[] =
@@ -28,10 +29,12 @@ static const char usage_text[] =
     "\n"
     "server:\n"
     "  dmt serve --listen HOST:PORT --db URL    start the server (API, web UI, executor)\n"
-    "  dmt worker --db URL [--concurrency N]    an executor only, on a shared database\n"
+    "  dmt worker --db URL [--tags T,...]       an executor only, on a shared database\n"
     "\n"
     "client (talks to $DMT_URL, default http://127.0.0.1:8080, with $DMT_TOKEN):\n"
-    "  dmt env ls | add NAME [--description D] [--protected] [--position N] | show NAME | rm NAME\n"
+    "  dmt env ls | show NAME | rm NAME\n"
+    "  dmt env add NAME [--description D] [--protected] [--position N] [--worker-tags T,...]\n"
+    "  dmt env set NAME [--description D] [--protected true|false] [--worker-tags T,...|\"\"]\n"
     "  dmt job ls | add NAME [--description D] | show NAME | rm NAME\n"
     "  dmt task ls JOB\n"
     "  dmt task add JOB NAME --plugin P [--set VAR=VALUE]... [--position N]\n"
@@ -48,6 +51,7 @@ static const char usage_text[] =
     "  dmt runs [--job J] [--env E] [--status S] [--limit N]   newest first\n"
     "  dmt log RUN [--follow]            a run's log; --follow streams it until the run ends\n"
     "  dmt cancel RUN | rerun RUN [--follow]\n"
+    "  dmt workers                       the executors: tags, load, runs held, last seen\n"
     "  dmt user ls | add NAME --role R [--password -] | show NAME | rm NAME\n"
     "  dmt user set NAME [--role R] [--password -]   (--password - reads stdin)\n"
     "  dmt token ls | add NAME [--user U] | rm ID    (add prints the token once)\n"
