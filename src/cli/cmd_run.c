@@ -6,6 +6,11 @@
  * text) to stdout as it arrives, through a libcurl write callback, so the
  * CLI holds no more of the log than one piece; when the stream ends it
  * reads the run and exits 0 only if the run succeeded.
+ *
+ * A run just queued is read back once (GET /runs/{id}) to say where it
+ * stands: the executor that took it ("worker") or, while it waits, why
+ * (the server's "queued_reason": e.g. no online executor has the tags its
+ * environment requires).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,6 +149,31 @@ static int64_t run_id_of(const json_t *run) {
     return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
 }
 
+/* Reads run id (GET /runs/{id}, which alone carries queued_reason).
+ * Returns a new reference, or NULL when it cannot be read: the caller
+ * then shows what it has. */
+static json_t *get_run(struct cli *cli, int64_t id) {
+    char path[64];
+    snprintf(path, sizeof(path), "/runs/%lld", (long long)id);
+    json_t *run = NULL;
+    struct dmt_err err;
+    dmt_err_init(&err);
+    if (client_request(cli->client, "GET", path, NULL, NULL, &run, &err) != DMT_OK) run = NULL;
+    dmt_err_cleanup(&err);
+    return run;
+}
+
+/* Prints where run stands to f, under the "run #N queued" line: the
+ * executor holding it, and for a queued run why it still waits. */
+static void print_where(const json_t *run, FILE *f) {
+    const char *status = cli_str(run, "status", "?");
+    const char *worker = cli_str(run, "worker", NULL);
+    const char *why = cli_str(run, "queued_reason", NULL);
+    if (strcmp(status, "queued") != 0) fprintf(f, "%-12s %s\n", "status:", status);
+    if (worker != NULL) fprintf(f, "%-12s %s\n", "worker:", worker);
+    if (strcmp(status, "queued") == 0 && why != NULL) fprintf(f, "%-12s %s\n", "reason:", why);
+}
+
 /* Follows run id: streams its log (to stderr under --json, so stdout
  * keeps only the JSON), then reads the run. Exit 0 only if it succeeded. */
 static int follow_run(struct cli *cli, int64_t id) {
@@ -161,11 +191,14 @@ static int follow_run(struct cli *cli, int64_t id) {
     if (cli->json) {
         cli_print_json(run);
     } else if (strcmp(status, "queued") == 0 || strcmp(status, "running") == 0) {
-        fprintf(stderr, "dmt: the log stream ended before run #%lld did (it is %s)\n",
-                (long long)id, status);
+        const char *why = cli_str(run, "queued_reason", NULL);
+        fprintf(stderr, "dmt: the log stream ended before run #%lld did (it is %s%s%s)\n",
+                (long long)id, status, why != NULL ? ": " : "", why != NULL ? why : "");
     } else {
+        const char *worker = cli_str(run, "worker", NULL);
         fflush(stdout);
-        fprintf(stderr, "run #%lld %s\n", (long long)id, status);
+        fprintf(stderr, "run #%lld %s%s%s\n", (long long)id, status, worker ? " on " : "",
+                worker ? worker : "");
     }
     json_decref(run);
     return rc;
@@ -178,6 +211,41 @@ static int post_run(struct cli *cli, const char *path, json_t *body, json_t **ru
     if (client_request(cli->client, "POST", path, body, NULL, run, &err) != DMT_OK)
         return cli_fail(&err);
     return CLI_EXIT_OK;
+}
+
+/*
+ * Shows a run just created (by POST, answered as posted) and follows it
+ * when follow is set. headline is the first line ("run #12 queued"). The
+ * run is read back first so the output says where it stands; when it still
+ * waits for an executor that is said before the log is followed, since the
+ * log stays silent until one takes it.
+ */
+static int show_new_run(struct cli *cli, const json_t *posted, const char *headline, bool follow) {
+    int64_t id = run_id_of(posted);
+    json_t *run = get_run(cli, id);
+    const json_t *shown = run != NULL ? run : posted;
+    int rc = CLI_EXIT_OK;
+    if (!follow) {
+        if (cli->json) {
+            cli_print_json(shown);
+        } else {
+            printf("%s\n", headline);
+            print_where(shown, stdout);
+        }
+        goto out;
+    }
+    if (!cli->json) {
+        printf("%s\n", headline);
+        fflush(stdout);
+    }
+    /* Status lines go to stderr while following: stdout is the log. */
+    const char *why = cli_str(shown, "queued_reason", NULL);
+    if (why != NULL && strcmp(cli_str(shown, "status", ""), "queued") == 0)
+        fprintf(stderr, "run #%lld is queued: %s\n", (long long)id, why);
+    rc = follow_run(cli, id);
+out:
+    json_decref(run);
+    return rc;
 }
 
 /* --- dmt run ------------------------------------------------------------------------ */
@@ -206,19 +274,9 @@ int cmd_run(struct cli *cli, int argc, char **argv) {
     path = client_path("jobs", a.pos[0], "runs", NULL);
     rc = post_run(cli, path, body, &run);
     if (rc != CLI_EXIT_OK) goto out;
-    int64_t id = run_id_of(run);
-    if (!opts[1].seen) {
-        if (cli->json)
-            cli_print_json(run);
-        else
-            printf("run #%lld queued\n", (long long)id);
-        goto out;
-    }
-    if (!cli->json) {
-        printf("run #%lld queued\n", (long long)id);
-        fflush(stdout);
-    }
-    rc = follow_run(cli, id);
+    char headline[64];
+    snprintf(headline, sizeof(headline), "run #%lld queued", (long long)run_id_of(run));
+    rc = show_new_run(cli, run, headline, opts[1].seen);
 out:
     free(path);
     json_decref(body);
@@ -279,14 +337,16 @@ int cmd_runs(struct cli *cli, int argc, char **argv) {
         printf("no runs\n");
         goto out;
     }
-    struct table *t = table_new(6, "ID", "JOB", "ENVIRONMENT", "STATUS", "TRIGGERED_BY", "CREATED");
+    struct table *t =
+        table_new(7, "ID", "JOB", "ENVIRONMENT", "STATUS", "WORKER", "TRIGGERED_BY", "CREATED");
     size_t i;
     json_t *r;
     json_array_foreach(items, i, r) {
         char id[32];
         table_add(t, cli_int(r, "id", id, sizeof(id)), cli_str(r, "job", "?"),
                   cli_str(r, "environment", "?"), cli_str(r, "status", "?"),
-                  cli_str(r, "triggered_by", "-"), cli_str(r, "created_at", "-"));
+                  cli_str(r, "worker", "-"), cli_str(r, "triggered_by", "-"),
+                  cli_str(r, "created_at", "-"));
     }
     table_print(t, stdout);
     table_free(t);
@@ -375,16 +435,10 @@ int cmd_rerun(struct cli *cli, int argc, char **argv) {
     snprintf(path, sizeof(path), "/runs/%lld/rerun", (long long)id);
     rc = post_run(cli, path, NULL, &run);
     if (rc != CLI_EXIT_OK) goto out;
-    int64_t nid = run_id_of(run);
-    if (cli->json && !opts[0].seen) {
-        cli_print_json(run);
-        goto out;
-    }
-    if (!cli->json) {
-        printf("run #%lld queued (re-run of #%lld)\n", (long long)nid, (long long)id);
-        fflush(stdout);
-    }
-    if (opts[0].seen) rc = follow_run(cli, nid);
+    char headline[96];
+    snprintf(headline, sizeof(headline), "run #%lld queued (re-run of #%lld)",
+             (long long)run_id_of(run), (long long)id);
+    rc = show_new_run(cli, run, headline, opts[0].seen);
 out:
     json_decref(run);
     cli_args_cleanup(&a, opts);
