@@ -240,13 +240,16 @@ static void private_db_files(const char *url) {
     }
 }
 
-/* Parses "a,b,c" into a sorted array of distinct slugs; NULL if one is
- * not a slug. */
+/* Parses "a,b,c" ("" for none) into a sorted array of at most 32
+ * distinct slugs; NULL if one is not a slug or is empty. */
 static json_t *parse_tags(const char *s) {
     json_t *tags = json_array();
-    char *copy = util_strdup(s), *save = NULL;
-    for (char *t = strtok_r(copy, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
-        if (!name_is_slug(t)) {
+    if (s[0] == '\0') return tags;
+    char *copy = util_strdup(s), *t = copy;
+    for (char *end = t; end != NULL; t = end + 1) {
+        end = strchr(t, ',');
+        if (end != NULL) *end = '\0';
+        if (!name_is_slug(t) || json_array_size(tags) >= 32) {
             json_decref(tags);
             tags = NULL;
             break;
@@ -256,6 +259,7 @@ static json_t *parse_tags(const char *s) {
             i++;
         if (i == json_array_size(tags) || strcmp(json_string_value(json_array_get(tags, i)), t) != 0)
             json_array_insert_new(tags, i, json_string(t));
+        if (end == NULL) break;
     }
     free(copy);
     return tags;
@@ -335,7 +339,8 @@ int cmd_serve(int argc, char **argv) {
                            tls_cert ? "--tls-cert" : "--tls-key");
     json_t *tags = parse_tags(tags_opt);
     if (tags == NULL)
-        return serve_usage("--tags: expected names like prod,eu-west (a-z, 0-9, _ . -), got %s",
+        return serve_usage("--tags: expected up to 32 names like prod,eu-west (a-z, 0-9, _ . -), "
+                           "got %s",
                            tags_opt);
     char host[256];
     unsigned port;

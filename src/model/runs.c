@@ -98,19 +98,16 @@ int model_run_rerun(struct store *s, int64_t of, const char *triggered_by, struc
         out->triggered_by = util_strdup(triggered_by);
         out->rerun_of = of;
         out->snapshot = json_incref(old.snapshot);
-        /* Where it may run is the environment's rule of today; if the
-         * environment is gone, the rule the first run had. */
-        struct env e = {0};
-        struct dmt_err ignored;
-        dmt_err_init(&ignored);
-        rc = s->ops->env_get(s->ctx, old.environment, &e, &ignored);
-        out->tags = json_incref(rc == DMT_OK ? e.worker_tags : old.tags);
-        env_cleanup(&e);
-        if (rc == DMT_OK || rc == DMT_ERR_NOT_FOUND)
-            rc = insert_run(s, out, err);
-        else
-            dmt_err_set(err, rc, "%s", ignored.msg);
-        dmt_err_cleanup(&ignored);
+        /* Where it may run is the rule of today of its environment (by id:
+         * it may have been renamed); if that is gone, the first run's. */
+        struct env_list envs = {0};
+        rc = s->ops->env_list(s->ctx, &envs, err);
+        const json_t *tags = old.tags;
+        for (size_t i = 0; rc == DMT_OK && i < envs.n; i++)
+            if (envs.items[i].m.id == old.env_id) tags = envs.items[i].worker_tags;
+        out->tags = json_incref((json_t *)tags);
+        env_list_cleanup(&envs);
+        if (rc == DMT_OK) rc = insert_run(s, out, err);
     }
     run_cleanup(&old);
     return rc;

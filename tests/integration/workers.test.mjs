@@ -206,6 +206,20 @@ test('a rerun takes the environment\'s worker_tags of today', async () => {
   S.pendingGpu = rr.json.id;
 });
 
+test('a rerun follows its environment by id: renamed, the rule of the renamed one; a new namesake does not count', async () => {
+  const s = S.server;
+  await mkEnv(s, 'ren');
+  const first = await waitForRun(s, (await startRun(s, 'wjob', 'ren')).id);
+  assert.equal(first.status, 'succeeded');
+  expectStatus(await s.patch(`${E}/ren`, { name: 'ren2', worker_tags: ['ci'] }), 200);
+  await mkEnv(s, 'ren', { worker_tags: ['nowhere'] });
+  const rr = await s.post(`/api/v1/runs/${first.id}/rerun`);
+  expectStatus(rr, 201, 'rerun');
+  assert.deepEqual(rr.json.worker_tags, ['ci'], 'the tags of the environment the run belonged to');
+  assert.equal((await waitForRun(s, rr.json.id)).status, 'succeeded', 'the server has ci: it runs');
+  expectStatus(await s.del(`${E}/ren`), 204);
+});
+
 test('started with --tags gpu the server runs such runs: worker, lease_until, /workers runs', async () => {
   const s = S.server;
   assert.ok(S.pendingGpu, 'the previous test left a run waiting for gpu');
