@@ -57,12 +57,14 @@ struct req {
     bool cacheable;  /* a GET whose answer depends only on path and data */
     bool have_seq;   /* seq holds the change sequence read for this request */
     int64_t seq;
-    char segs[HTTP_MAX_PARAMS][256]; /* storage of params */
     /* Set by a handler whose response outlives it (a streamed log): called
      * once from the completion callback, also when the client went away
      * mid-stream or the server is stopping, to free what it owns. */
     void (*cleanup)(void *arg);
     void *cleanup_arg;
+    /* Storage of params. Last, and not cleared when a request starts:
+     * only what route_match wrote is ever read. */
+    char segs[HTTP_MAX_PARAMS][256];
 };
 
 typedef int (*http_handler_fn)(struct req *r);
