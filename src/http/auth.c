@@ -62,9 +62,13 @@ static bool cookie_value(struct req *r, const char *name, char *out, size_t len)
 
 /* Each thread remembers its last good credential for as long as nothing in
  * the database changes (revoking a token or ending a session is a change)
- * and the session has not expired. */
+ * and the session has not expired. It is matched on the secret itself,
+ * compared in constant time, so that a hit costs no hashing; a secret too
+ * long for it is hashed and looked up every time. */
+#define SECRET_MAX 128
 struct cached {
-    char hash[65];
+    char secret[SECRET_MAX]; /* the token or cookie value, secret_len bytes */
+    size_t secret_len;       /* 0: nothing cached */
     int64_t seq, user_id, session_id, expires_at;
     int role;
     bool cookie;
@@ -89,7 +93,6 @@ static int fill_user(struct req *r, struct cached *c, int64_t user_id) {
 
 static int lookup(struct req *r, const char *hash, bool cookie, struct cached *c) {
     memset(c, 0, sizeof(*c));
-    memcpy(c->hash, hash, sizeof(c->hash));
     c->cookie = cookie;
     int rc;
     if (!cookie) {
@@ -121,16 +124,16 @@ int auth_check(struct req *r, bool *present) {
     const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
     char cookie[128];
     bool is_cookie = false;
-    char hash[65];
+    const char *secret;
     *present = true;
     if (h != NULL) {
         if (strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0')
             return dmt_err_set(&r->err, DMT_ERR_UNAUTHORIZED,
                                "the Authorization header must be 'Bearer <token>'");
-        auth_token_hash(h + 7, hash);
+        secret = h + 7;
     } else if (cookie_value(r, AUTH_COOKIE, cookie, sizeof(cookie))) {
         is_cookie = true;
-        auth_token_hash(cookie, hash);
+        secret = cookie;
     } else {
         *present = false;
         return dmt_err_set(&r->err, DMT_ERR_UNAUTHORIZED,
@@ -140,22 +143,32 @@ int auth_check(struct req *r, bool *present) {
     int64_t seq;
     int rc = req_seq(r, &seq);
     if (rc != DMT_OK) return rc;
-    struct cached c;
-    if (last.seq == seq && last.cookie == is_cookie && strcmp(last.hash, hash) == 0 &&
-        last.expires_at > (int64_t)time(NULL)) {
-        c = last;
-    } else {
+    size_t len = strlen(secret);
+    /* The length is no secret (every token has the same); the bytes are
+     * compared in constant time. */
+    if (last.secret_len == 0 || last.secret_len != len || last.seq != seq ||
+        last.cookie != is_cookie || sodium_memcmp(last.secret, secret, len) != 0 ||
+        last.expires_at <= (int64_t)time(NULL)) {
+        struct cached c;
+        char hash[65];
+        auth_token_hash(secret, hash);
         rc = lookup(r, hash, is_cookie, &c);
         if (rc != DMT_OK) return rc;
         c.seq = seq;
+        if (len < sizeof(c.secret)) {
+            memcpy(c.secret, secret, len);
+            c.secret_len = len;
+        }
+        sodium_memzero(&last, sizeof(last));
         last = c;
+        sodium_memzero(&c, sizeof(c));
     }
-    r->user_id = c.user_id;
-    r->role = c.role;
-    snprintf(r->user_name, sizeof(r->user_name), "%s", c.name);
-    r->via_cookie = c.cookie;
-    r->session_id = c.session_id;
-    memcpy(r->csrf_hash, c.csrf_hash, sizeof(r->csrf_hash));
+    r->user_id = last.user_id;
+    r->role = last.role;
+    snprintf(r->user_name, sizeof(r->user_name), "%s", last.name);
+    r->via_cookie = last.cookie;
+    r->session_id = last.session_id;
+    memcpy(r->csrf_hash, last.csrf_hash, sizeof(r->csrf_hash));
     return DMT_OK;
 }
 
