@@ -11,7 +11,7 @@
 struct slot {
     char *key;
     int64_t seq;
-    struct cache_entry e;
+    struct cache_entry *e; /* holds one reference */
 };
 
 static struct slot slots[SLOTS];
@@ -24,59 +24,63 @@ static size_t slot_of(const char *key) {
     return (size_t)(h % SLOTS);
 }
 
-bool http_cache_get(const char *key, int64_t seq, struct cache_entry *out) {
-    struct slot *s = &slots[slot_of(key)];
-    bool hit = false;
-    pthread_mutex_lock(&lock);
-    if (s->key != NULL && s->seq == seq && strcmp(s->key, key) == 0) {
-        out->body = malloc(s->e.len + 1);
-        if (out->body != NULL) {
-            memcpy(out->body, s->e.body, s->e.len + 1);
-            out->len = s->e.len;
-            out->status = s->e.status;
-            memcpy(out->etag, s->e.etag, sizeof(out->etag));
-            hit = true;
-        }
-    }
-    pthread_mutex_unlock(&lock);
-    return hit;
+void http_cache_release(struct cache_entry *e) {
+    if (e == NULL || atomic_fetch_sub(&e->refs, 1) != 1) return;
+    MHD_destroy_response(e->resp);
+    free(e);
 }
 
-void http_cache_put(const char *key, int64_t seq, unsigned status, const char *body, size_t len,
+struct cache_entry *http_cache_get(const char *key, int64_t seq) {
+    struct slot *s = &slots[slot_of(key)];
+    struct cache_entry *e = NULL;
+    pthread_mutex_lock(&lock);
+    if (s->key != NULL && s->seq == seq && strcmp(s->key, key) == 0) {
+        e = s->e;
+        atomic_fetch_add(&e->refs, 1);
+    }
+    pthread_mutex_unlock(&lock);
+    return e;
+}
+
+void http_cache_put(const char *key, int64_t seq, unsigned status, struct MHD_Response *resp,
                     const char *etag) {
-    char *k = strdup(key), *b = malloc(len + 1);
-    if (k == NULL || b == NULL) {
+    char *k = strdup(key);
+    struct cache_entry *e = malloc(sizeof(*e));
+    if (k == NULL || e == NULL) {
         free(k);
-        free(b);
+        free(e);
+        MHD_destroy_response(resp);
         return;
     }
-    memcpy(b, body, len);
-    b[len] = '\0';
+    e->resp = resp;
+    e->status = status;
+    snprintf(e->etag, sizeof(e->etag), "%s", etag ? etag : "");
+    atomic_init(&e->refs, 1);
     struct slot *s = &slots[slot_of(key)];
     pthread_mutex_lock(&lock);
     if (s->key != NULL && strcmp(s->key, key) == 0 && s->seq > seq) {
         /* A newer answer is already there. */
         pthread_mutex_unlock(&lock);
         free(k);
-        free(b);
+        http_cache_release(e);
         return;
     }
-    free(s->key);
-    free(s->e.body);
+    char *old_key = s->key;
+    struct cache_entry *old = s->e;
     s->key = k;
     s->seq = seq;
-    s->e.body = b;
-    s->e.len = len;
-    s->e.status = status;
-    snprintf(s->e.etag, sizeof(s->e.etag), "%s", etag ? etag : "");
+    s->e = e;
     pthread_mutex_unlock(&lock);
+    /* Outside the lock: the last release destroys a response. */
+    free(old_key);
+    http_cache_release(old);
 }
 
 void http_cache_clear(void) {
     pthread_mutex_lock(&lock);
     for (size_t i = 0; i < SLOTS; i++) {
         free(slots[i].key);
-        free(slots[i].e.body);
+        http_cache_release(slots[i].e);
         memset(&slots[i], 0, sizeof(slots[i]));
     }
     pthread_mutex_unlock(&lock);

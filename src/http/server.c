@@ -190,6 +190,13 @@ static void add_common_headers(struct MHD_Response *resp) {
                             "base-uri 'none'; form-action 'self'");
 }
 
+/* Queues a complete response that other requests may share: nothing is
+ * added to it, and the caller keeps its reference (MHD takes its own). */
+static int queue_shared(struct req *r, unsigned status, struct MHD_Response *resp) {
+    r->status = (int)status;
+    return MHD_queue_response(r->conn, status, resp) == MHD_YES ? DMT_OK : DMT_ERR_INTERNAL;
+}
+
 /* Queues resp (taking it over) with the common headers. */
 static int queue(struct req *r, unsigned status, struct MHD_Response *resp) {
     if (resp == NULL) return dmt_err_set(&r->err, DMT_ERR_NOMEM, "cannot build a response");
@@ -366,23 +373,57 @@ int req_seq(struct req *r, int64_t *out) {
     return DMT_OK;
 }
 
-/* Replies with a cached or freshly built serialized answer. */
+/* The response of a serialized answer (text taken over) with its
+ * Content-Type, ETag and Location; NULL (text freed) when out of memory. */
+static struct MHD_Response *serialized_response(char *text, size_t len, const char *etag,
+                                                const char *location) {
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(text);
+        return NULL;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    if (etag != NULL) MHD_add_response_header(resp, "ETag", etag);
+    if (location != NULL) MHD_add_response_header(resp, "Location", location);
+    return resp;
+}
+
+/* Replies with a freshly built serialized answer. */
 static int reply_serialized(struct req *r, unsigned status, char *text, size_t len,
                             const char *etag, const char *location) {
     if (etag != NULL && status == 200 && req_etag_fresh(r, etag)) {
         free(text);
         return reply_not_modified(r, etag);
     }
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-    if (resp == NULL) {
-        free(text);
-        return dmt_err_set(&r->err, DMT_ERR_NOMEM, "cannot build a response");
-    }
-    MHD_add_response_header(resp, "Content-Type", "application/json");
-    if (etag != NULL) MHD_add_response_header(resp, "ETag", etag);
-    if (location != NULL) MHD_add_response_header(resp, "Location", location);
+    struct MHD_Response *resp = serialized_response(text, len, etag, location);
+    if (resp == NULL) return dmt_err_set(&r->err, DMT_ERR_NOMEM, "cannot build a response");
     return queue(r, status, resp);
+}
+
+/* Replies with a cached answer (the caller keeps its reference to e). */
+static int reply_cached(struct req *r, const struct cache_entry *e) {
+    const char *etag = e->etag[0] != '\0' ? e->etag : NULL;
+    if (etag != NULL && e->status == 200 && req_etag_fresh(r, etag))
+        return reply_not_modified(r, etag);
+    return queue_shared(r, e->status, e->resp);
+}
+
+/* Caches a 200 answer built at seq (text taken over) and replies with it:
+ * the response, common headers included, is built once and shared by
+ * every request the cache answers while seq stays current. */
+static int reply_and_cache(struct req *r, int64_t seq, char *text, size_t len, const char *etag) {
+    struct MHD_Response *resp = serialized_response(text, len, etag, NULL);
+    if (resp == NULL) return dmt_err_set(&r->err, DMT_ERR_NOMEM, "cannot build a response");
+    add_common_headers(resp);
+    int rc = DMT_OK;
+    if (etag != NULL && req_etag_fresh(r, etag))
+        rc = reply_not_modified(r, etag);
+    else
+        rc = queue_shared(r, 200, resp);
+    /* Queued first: the cache may drop its entry at any time. */
+    http_cache_put(r->url, seq, 200, resp, etag);
+    return rc;
 }
 
 /* The tx function of a cacheable read: notes the sequence it reads at. */
@@ -476,15 +517,19 @@ static int audited_tx(struct store *s, void *arg, struct dmt_err *err) {
 
 int op_run(struct req *r, bool write, store_tx_fn fn, void *arg) {
     struct op op = {.r = r, .arg = arg, .fn = fn};
-    bool cache = r->cacheable && !write;
+    /* A cached response carries no per-request header. */
+    bool cache = r->cacheable && !write && r->extra_header == NULL;
     if (cache) {
         /* Answer from the cache when nothing changed since it was built. */
-        struct cache_entry e;
         int64_t seq;
         int rc = req_seq(r, &seq);
         if (rc != DMT_OK) return rc;
-        if (http_cache_get(r->url, seq, &e))
-            return reply_serialized(r, e.status, e.body, e.len, e.etag[0] ? e.etag : NULL, NULL);
+        struct cache_entry *e = http_cache_get(r->url, seq);
+        if (e != NULL) {
+            rc = reply_cached(r, e);
+            http_cache_release(e);
+            return rc;
+        }
     }
     int rc = store_tx(r->store, write, write ? audited_tx : cache ? cached_tx : fn, &op, &r->err);
     if (rc != DMT_OK) {
@@ -502,7 +547,8 @@ int op_run(struct req *r, bool write, store_tx_fn fn, void *arg) {
     json_decref(op.body);
     if (text == NULL) return dmt_err_set(&r->err, DMT_ERR_NOMEM, "cannot encode JSON");
     size_t len = strlen(text);
-    if (cache && op.status == 200) http_cache_put(r->url, op.seq, op.status, text, len, op.etag);
+    if (cache && op.status == 200 && op.location[0] == '\0')
+        return reply_and_cache(r, op.seq, text, len, op.etag[0] ? op.etag : NULL);
     return reply_serialized(r, op.status, text, len, op.etag[0] ? op.etag : NULL,
                             op.location[0] ? op.location : NULL);
 }
