@@ -423,11 +423,25 @@ static const struct {
 
 /* The backend context. The public struct store lives inside it, so that
  * close(ctx) releases both. */
+/* The WAL-index header (https://sqlite.org/walformat.html): two copies of
+ * 48 bytes at the start of the shared memory that every connection to the
+ * database, in any process, maps; see wal_header. */
+#define WAL_HDR_SIZE     48
+#define WAL_HDR_VERSION  3007000u /* its iVersion field */
+#define WAL_INDEX_REGION 32768    /* SQLite's size of a shared memory region */
+
 struct sqlite_store {
     struct store base;
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
     int64_t changes_at_begin; /* sqlite3_total_changes64 when the tx began */
+    bool wal;                 /* in WAL mode: wal_header may look */
+    /* The last change sequence read outside a transaction (seq_val), and
+     * the WAL-index header seen just before it was read (seq_hdr); valid
+     * when seq_known. */
+    bool seq_known;
+    int64_t seq_val;
+    unsigned char seq_hdr[WAL_HDR_SIZE];
 };
 
 /* --- helpers ----------------------------------------------------------- */
@@ -1951,7 +1965,56 @@ static int sq_log_read(void *ctx, int64_t run_id, int64_t after_seq, size_t max_
 
 /* --- the change sequence ----------------------------------------------- */
 
+/*
+ * Copies the WAL-index header into out, as SQLite's own readers do before
+ * they take any lock: the first copy, a barrier, the second copy, and the
+ * two must match (else a writer is in the middle of updating them). Every
+ * commit to the database, from any connection of any process, rewrites
+ * the header (its change counter, frame count and checksums) before the
+ * commit returns, and a checkpoint that restarts the WAL does too (new
+ * salts), so an unchanged header means that nothing was committed. False
+ * when there is no header to look at (not in WAL mode, not mapped yet, not
+ * initialized, a layout other than the documented one, a torn read).
+ */
+static bool wal_header(struct sqlite_store *c, unsigned char out[WAL_HDR_SIZE]) {
+    sqlite3_file *f = NULL;
+    if (!c->wal || sqlite3_file_control(c->db, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK ||
+        f == NULL || f->pMethods == NULL || f->pMethods->iVersion < 2 ||
+        f->pMethods->xShmMap == NULL)
+        return false;
+    void volatile *map = NULL;
+    /* Region 0, never extended: it exists once the connection has read
+     * the database in WAL mode (store_sqlite_open does). */
+    if (f->pMethods->xShmMap(f, 0, WAL_INDEX_REGION, 0, &map) != SQLITE_OK || map == NULL)
+        return false;
+    const volatile unsigned char *hdr = map;
+    unsigned char second[WAL_HDR_SIZE];
+    memcpy(out, (const void *)hdr, WAL_HDR_SIZE);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    memcpy(second, (const void *)(hdr + WAL_HDR_SIZE), WAL_HDR_SIZE);
+    uint32_t version;
+    memcpy(&version, out, sizeof(version));
+    /* Byte 12 is isInit. */
+    return memcmp(out, second, WAL_HDR_SIZE) == 0 && version == WAL_HDR_VERSION && out[12] == 1;
+}
+
+/*
+ * The change sequence. Read on every API request (the answer cache and
+ * the credential cache are keyed on it), and a read transaction costs
+ * SQLite two fcntl() locks on the shared memory: outside a transaction,
+ * the value read last is answered again while the WAL-index header is the
+ * one seen before that read, that is while nothing was committed since.
+ * Inside a transaction it is always read, so that it belongs to the
+ * transaction's snapshot.
+ */
 static int sq_seq_get(void *ctx, int64_t *out, struct dmt_err *err) {
+    struct sqlite_store *c = ctx;
+    unsigned char hdr[WAL_HDR_SIZE];
+    bool peek = !sq_in_tx(c) && wal_header(c, hdr);
+    if (peek && c->seq_known && memcmp(hdr, c->seq_hdr, WAL_HDR_SIZE) == 0) {
+        *out = c->seq_val;
+        return DMT_OK;
+    }
     sqlite3_stmt *st = NULL;
     int rc = prep(ctx, ST_SEQ_GET, &st, err);
     if (rc != DMT_OK) return rc;
@@ -1959,6 +2022,13 @@ static int sq_seq_get(void *ctx, int64_t *out, struct dmt_err *err) {
     if (rc == DMT_OK) *out = sqlite3_column_int64(st, 0);
     finish(st);
     if (rc == DMT_ERR_NOT_FOUND) rc = dmt_err_set(err, DMT_ERR_STORE, "the changes table is empty");
+    /* The header was read first: a commit after it changes the header, so
+     * the pair can only be too old, never answer a stale value. */
+    c->seq_known = peek && rc == DMT_OK;
+    if (c->seq_known) {
+        c->seq_val = *out;
+        memcpy(c->seq_hdr, hdr, WAL_HDR_SIZE);
+    }
     return rc;
 }
 
@@ -2104,6 +2174,7 @@ static int set_wal(struct sqlite_store *c, struct dmt_err *err) {
             /* An in-memory database stays "memory"; that is fine for tests. */
             if (mode != NULL && strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0)
                 log_warn("sqlite: journal mode is %s, not wal", mode);
+            c->wal = mode != NULL && strcmp(mode, "wal") == 0;
             sqlite3_finalize(st);
             return DMT_OK;
         }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "store/store.h"
@@ -874,6 +875,62 @@ static void *writer(void *p) {
     dmt_err_cleanup(&e);
     store_close(st);
     return NULL;
+}
+
+/* Bumps the change sequence behind the store's back: in this process, or
+ * in a child process (another node on the same database). */
+static void bump_behind(bool other_process) {
+    const char *sql = "UPDATE changes SET seq = seq + 1 WHERE id = 1";
+    if (!other_process) {
+        tdb_exec(path, sql);
+        return;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        tdb_exec(path, sql);
+        _exit(0);
+    }
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+Test(store, seq_sees_every_commit_at_once) {
+    /* The sequence keys the answer and credential caches (a revoked token
+     * must fail on the next request), so every read outside a transaction
+     * must see every commit made before it, wherever it was made. */
+    struct store *b = open_store();
+    int64_t v0 = 0, v1 = 0, v2 = 0, v3 = 0, v4 = 0;
+    OK(s, seq_get, &v0);
+    OK(s, seq_get, &v1);
+    cr_assert_eq(v1, v0, "nothing changed");
+    struct tx_arg a = {"prod", DMT_OK, 0, 0};
+    dmt_err_cleanup(&err);
+    cr_assert_eq(store_tx(b, true, insert_env_fn, &a, &err), DMT_OK, "%s", err.msg);
+    OK(s, seq_get, &v1);
+    cr_assert_gt(v1, v0, "a commit of another handle");
+    bump_behind(false);
+    OK(s, seq_get, &v2);
+    cr_assert_eq(v2, v1 + 1, "a commit of another connection");
+    bump_behind(true);
+    OK(s, seq_get, &v3);
+    cr_assert_eq(v3, v2 + 1, "a commit of another process");
+    OK(s, seq_get, &v3);
+    cr_assert_eq(v3, v2 + 1);
+
+    /* Inside a transaction the sequence is the one of its snapshot. */
+    OK(s, begin, false);
+    OK(s, seq_get, &v4);
+    cr_assert_eq(v4, v3);
+    bump_behind(false);
+    OK(s, seq_get, &v4);
+    cr_assert_eq(v4, v3, "the snapshot's sequence");
+    s->ops->rollback(s->ctx);
+    OK(s, seq_get, &v4);
+    cr_assert_eq(v4, v3 + 1, "after the transaction");
+    store_close(b);
 }
 
 Test(store, concurrent_writers) {
