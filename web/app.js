@@ -7,6 +7,7 @@ import { h, clear, form, go } from './ui.js';
 import { envPage, jobPage, taskPage, varPage, pluginPage } from './pages.js';
 import { workflowPage } from './workflow.js';
 import { runsPage, runPage } from './runs.js';
+import { workersPage } from './workers.js';
 
 const main = document.getElementById('main');
 const live = document.getElementById('live');
@@ -21,6 +22,7 @@ const routes = [
   [/^\/environments$/, () => envPage(main)],
   [/^\/runs$/, (m, q) => runsPage(main, q)],
   [/^\/runs\/(\d+)$/, (m) => runPage(main, Number(m[1]))],
+  [/^\/workers$/, () => workersPage(main)],
   [/^\/plugins$/, () => pluginPage(main)],
   [/^\/login$/, () => loginPage()],
 ];

@@ -1,7 +1,7 @@
 // pages.js - Environments, Jobs, Tasks, Variables and Plugins: list,
 // create, edit (If-Match; a 412 is explained), delete.
 import { api, list, enc } from './api.js';
-import { h, clear, form, show, toast, parseValue, inputText, explainConflict, isSecret, go } from './ui.js';
+import { h, clear, form, show, toast, parseValue, inputText, explainConflict, isSecret, go, tagBadges } from './ui.js';
 
 /** The ETag of an object read from a list ("KIND-ID-VERSION", §3). */
 export const etagOf = (kind, o) => `"${kind}-${o.id}-${o.version}"`;
@@ -76,25 +76,39 @@ async function editForm(path, fields, toBody, done, keys) {
 
 // --- environments ------------------------------------------------------------
 
+/** "gpu, linux x86" typed in the form -> ["gpu", "linux", "x86"]; the server checks each. */
+export function parseTags(text) {
+  return String(text || '').split(/[,\s]+/).map((t) => t.trim()).filter((t) => t !== '');
+}
+
+const TAGS_FIELD = { name: 'worker_tags', label: 'Worker tags', placeholder: 'e.g. linux, gpu',
+  help: 'Separated by commas (or spaces). Runs of this environment wait for a worker that has all of them; empty: any worker.' };
+
+const envBody = (v) => ({ ...v, worker_tags: parseTags(v.worker_tags) });
+
 export function envPage(main) {
   return listPage(main, {
     title: 'Environments', noun: 'environment',
-    intro: 'The targets of runs, in the order of the workflow tabs. Protected environments ask for confirmation before a run.',
+    intro: 'The targets of runs, in the order of the workflow tabs. Protected environments ask for confirmation before a run. '
+      + 'An environment with worker tags is run only by a worker that has every one of them.',
     load: () => list('/environments'),
     columns: [['Position', (e) => e.position], ['Name', (e) => e.name], ['Description', (e) => e.description],
-      ['Protected', (e) => (e.protected ? h('span.badge.protected', 'protected') : 'no')]],
+      ['Protected', (e) => (e.protected ? h('span.badge.protected', 'protected') : 'no')],
+      ['Worker tags', (e) => tagBadges(e.worker_tags, 'any worker')]],
     newForm: (done) => form({
       label: 'New environment',
       fields: [{ name: 'name', label: 'Name', required: true }, { name: 'description', label: 'Description' },
-        { name: 'position', label: 'Position', type: 'number', help: 'Empty: last.' }, { name: 'protected', label: 'Protected', type: 'checkbox' }],
+        { name: 'position', label: 'Position', type: 'number', help: 'Empty: last.' }, { name: 'protected', label: 'Protected', type: 'checkbox' },
+        { ...TAGS_FIELD }],
       submitLabel: 'Create environment',
-      submit: async (v) => { await api('POST', '/environments', v); toast(`Created environment ${v.name}`); done(); },
+      submit: async (v) => { await api('POST', '/environments', envBody(v)); toast(`Created environment ${v.name}`); done(); },
       onCancel: done,
     }),
     editForm: (e, done) => editForm(`/environments/${enc(e.name)}`,
       (o) => [{ name: 'description', label: 'Description', value: o.description }, { name: 'position', label: 'Position', type: 'number', value: o.position },
-        { name: 'protected', label: 'Protected', type: 'checkbox', value: o.protected }],
-      (v) => v, done, ['description', 'position', 'protected']),
+        { name: 'protected', label: 'Protected', type: 'checkbox', value: o.protected },
+        { ...TAGS_FIELD, value: (o.worker_tags || []).join(', ') }],
+      envBody, done, ['description', 'position', 'protected', 'worker_tags']),
     remove: (e) => api('DELETE', `/environments/${enc(e.name)}`, undefined, { etag: etagOf('env', e) }),
   });
 }

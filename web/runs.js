@@ -2,10 +2,13 @@
 // durations and exit codes as they change, a timeline, the live log,
 // cancel and re-run.
 import { api, list, enc } from './api.js';
-import { h, clear, fmtTime, fmtDur, duration, statusEl, toast, go, setUrl } from './ui.js';
+import { h, clear, fmtTime, fmtDur, duration, statusEl, toast, go, setUrl, tagBadges } from './ui.js';
 
 const ENDED = ['succeeded', 'failed', 'canceled', 'interrupted'];
 const STATUSES = ['queued', 'running', ...ENDED];
+// A queued run's reason to wait can change with no event (an executor
+// starts, stops or misses its heartbeats): its page asks again this often.
+export const QUEUED_REFRESH_MS = 3000;
 
 export function runsPage(main, q) {
   const f = { job: q.get('job') || '', environment: q.get('environment') || '', status: q.get('status') || '' };
@@ -87,13 +90,19 @@ export function runsPage(main, q) {
   return { onChange: (evs) => { if (evs.some((e) => e.kind === 'run' || e.kind === 'reset')) load(); } };
 }
 
+/** Text whose `quoted` parts (commands) are shown as code. */
+function codeSpans(text) {
+  return String(text).split('`').map((part, i) => (i % 2 ? h('code', part) : part));
+}
+
 export function runPage(main, id) {
   const head = h('div');
   const tasksArea = h('div');
   const timeline = h('div.timeline', { role: 'img', 'aria-label': 'Timeline of task durations' });
   const logEl = h('pre.log', { id: 'log', tabindex: '0', 'aria-label': 'Log', 'aria-live': 'off' });
   const logState = h('span.hint', { id: 'log-state' }, 'connecting…');
-  clear(main, head, h('section.panel', { 'aria-labelledby': 'h-tasks' }, h('h2#h-tasks', 'Tasks'), tasksArea),
+  const notice = h('div.notice.queued', { id: 'queued-reason', role: 'status', hidden: true, dataset: { reason: '' } });
+  clear(main, head, notice, h('section.panel', { 'aria-labelledby': 'h-tasks' }, h('h2#h-tasks', 'Tasks'), tasksArea),
     h('section.panel', { 'aria-labelledby': 'h-tl' }, h('h2#h-tl', 'Timeline'), timeline),
     h('section.panel', { 'aria-labelledby': 'h-log' }, h('div.row', h('h2#h-log', 'Log'), h('span.grow'), logState,
       h('span.hint', ' · ', h('span.badge', 'stdout'), ' ', h('span.badge', { style: null }, 'stderr in red'), ' ', h('span.badge', 'system in blue'))), logEl));
@@ -101,6 +110,7 @@ export function runPage(main, id) {
   let seq = 0;
   let es = null;
   let ticker = null;
+  let poller = null;
 
   async function load() {
     const my = ++seq;
@@ -111,6 +121,20 @@ export function runPage(main, id) {
     if (my !== seq) return;
     render();
     if (ENDED.includes(run.status)) { clearInterval(ticker); ticker = null; } else if (!ticker) ticker = setInterval(render, 1000);
+    if (run.status !== 'queued') { clearInterval(poller); poller = null; } else if (!poller) {
+      poller = setInterval(() => { if (document.visibilityState === 'visible') load(); }, QUEUED_REFRESH_MS);
+    }
+  }
+
+  /** Where the run runs (or ran), and what it needs of a worker. */
+  function placement() {
+    const tags = run.worker_tags || [];
+    const w = run.worker;
+    return h('div.row.placement', { id: 'run-placement' },
+      h('span', 'Worker: ', w ? h('a', { href: '/workers', id: 'run-worker', title: 'the executor that claimed this run' }, h('code', w))
+        : h('span.hint', { id: 'run-worker' }, run.status === 'queued' ? 'not claimed yet' : 'none')),
+      h('span', { id: 'run-worker-tags' }, 'Requires worker tags: ', tagBadges(tags, 'none (any worker)')),
+      run.lease_until && !ENDED.includes(run.status) ? h('span.hint', `lease until ${fmtTime(run.lease_until)}`) : null);
   }
 
   function render() {
@@ -124,7 +148,15 @@ export function runPage(main, id) {
         h('span.grow'),
         h('a', { href: `/workflows/${enc(run.job)}` }, 'Workflow'),
         h('button.danger', { type: 'button', disabled: ended || run.cancel_requested, onclick: cancel }, run.cancel_requested && !ended ? 'Canceling…' : 'Cancel'),
-        h('button', { type: 'button', onclick: rerun }, 'Re-run')));
+        h('button', { type: 'button', onclick: rerun }, 'Re-run')),
+      placement());
+    // The notice stays one element (a live region), changed only when its text changes.
+    const reason = run.status === 'queued' ? (run.queued_reason || 'waiting for a free executor') : '';
+    if (notice.dataset.reason !== reason) {
+      notice.dataset.reason = reason;
+      notice.hidden = !reason;
+      clear(notice, reason ? [h('strong', 'Queued: '), h('span', { id: 'queued-reason-text' }, codeSpans(reason)), ' ', h('a', { href: '/workers' }, 'See the workers')] : null);
+    }
     clear(tasksArea, h('div.table-wrap', h('table.stackable', { 'aria-label': 'Task results' },
       h('thead', h('tr', ['Task', 'Status', 'Duration', 'Exit code', 'Attempts', 'Error'].map((c) => h('th', { scope: 'col' }, c)))),
       h('tbody', run.tasks.map((t) => h('tr', { 'data-task': t.name },
@@ -177,6 +209,6 @@ export function runPage(main, id) {
   follow();
   return {
     onChange: (evs) => { if (evs.some((e) => e.kind === 'reset' || (e.kind === 'run' && String(e.name) === String(id)))) load(); },
-    dispose: () => { if (es) es.close(); clearInterval(ticker); },
+    dispose: () => { if (es) es.close(); clearInterval(ticker); clearInterval(poller); seq++; },
   };
 }

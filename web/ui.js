@@ -90,6 +90,12 @@ export function fmtDur(ms) {
 }
 export function statusEl(s) { return h('span.status', { class: `status ${s}` }, s); }
 
+/** Worker tags as badges ("chips"); no tags: the text `empty`, muted. */
+export function tagBadges(tags, empty = 'none') {
+  if (!tags || !tags.length) return h('span.hint', empty);
+  return h('span.tags', tags.map((t) => h('span.badge.tag', { 'data-tag': t }, t)));
+}
+
 /**
  * A form that shows the server's answer: fields [{name, label, type, value,
  * options, required, help, autocomplete}], submit(values) -> Promise. A 422
