@@ -52,13 +52,13 @@ async function until(fn, ms, what) {
 }
 
 /** Starts `dmt worker` on the server's database; resolves {proc, name} once it reported itself. */
-async function startWorker(tags, lease) {
+async function startWorker(tags, lease, concurrency = 2) {
   const s = S.server;
   const dir = path.join(s.dir, `worker-${workers.length}`);
   fs.mkdirSync(dir, { recursive: true });
   const env = { PATH: process.env.PATH, HOME: dir };
   for (const k of ['ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS']) if (process.env[k] !== undefined) env[k] = process.env[k];
-  const proc = spawn(DMT_BIN, ['worker', '--db', s.dbUrl, '--tags', tags.join(','), '--lease', String(lease), '--concurrency', '2',
+  const proc = spawn(DMT_BIN, ['worker', '--db', s.dbUrl, '--tags', tags.join(','), '--lease', String(lease), '--concurrency', String(concurrency),
     '--data-dir', path.join(dir, 'data')], { env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   workers.push(proc);
   proc.log = '';
@@ -80,6 +80,12 @@ test('the Workers page lists the server itself, online, with its tags and the ru
   assert.ok(self, 'GET /workers lists the serve process');
   assert.equal(self.status, 'online');
   assert.deepEqual(self.tags, SERVE_TAGS);
+
+  // /workers is a page of the UI (index.html, no login needed for the shell); the API is not.
+  const shell = await s.api('GET', '/workers', undefined, { Authorization: null });
+  assert.equal(shell.status, 200);
+  assert.match(shell.headers.get('content-type'), /^text\/html/);
+  assert.equal((await s.api('GET', '/api/v1/workers', undefined, { Authorization: null })).status, 401);
 
   const page = await openPage(browser, s);
   await page.goto(`${s.url}/workflows`);
@@ -118,6 +124,9 @@ test('the Workers page lists the server itself, online, with its tags and the ru
   await page.goBack();
   await page.waitForURL(`${s.url}/workers`);
   await row.locator('td[data-label="Runs held"]').filter({ hasText: /^none$/ }).waitFor();
+  // A reload of the deep link stays on the page.
+  await page.reload();
+  await page.getByRole('table', { name: 'Workers' }).locator(`tr[data-name="${self.name}"]`).waitFor();
   await closePage(page);
 });
 
@@ -248,5 +257,23 @@ test('a run waiting for a worker tag: its queued reason, kept current until a wo
   await page.getByRole('button', { name: 'Cancel' }).click();
   await page.locator('#run-status[data-status="canceled"]').waitFor();
   assert.equal(await page.locator('#queued-reason').isHidden(), true);
+
+  // A reason that changes with no event about the run: a second worker
+  // with the tag, busy with a long run, then killed. The waiting run's page
+  // goes from "busy" to "none has the tags" by asking again by itself.
+  const w2 = await startWorker(['cuda'], 2, 1);
+  const long = await startRun(s, 'hold', 'cuda');
+  const held = await waitForRun(s, long.id, 'running');
+  assert.equal(held.worker, w2.name);
+  await until(async () => (await apiWorkers()).find((x) => x.name === w2.name).active === 1, 10000, () => 'the worker never reported 1 active run');
+  const run3 = await startRun(s, 'quick', 'cuda');
+  await page.goto(`${s.url}/runs/${run3.id}`);
+  await page.locator('#queued-reason-text').filter({ hasText: /free slot/ }).waitFor();
+  assert.equal(await page.locator('#queued-reason-text').textContent(), (await s.get(`/api/v1/runs/${run3.id}`)).json.queued_reason);
+  w2.proc.kill('SIGKILL');
+  await page.locator('#queued-reason-text').filter({ hasText: /none of the 1 online executor has them all/ }).waitFor({ timeout: 15000 });
+  assert.equal(await page.locator('#run-status').getAttribute('data-status'), 'queued');
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  await page.locator('#run-status[data-status="canceled"]').waitFor();
   await closePage(page);
 });
