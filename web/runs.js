@@ -133,8 +133,7 @@ export function runPage(main, id) {
     return h('div.row.placement', { id: 'run-placement' },
       h('span', 'Worker: ', w ? h('a', { href: '/workers', id: 'run-worker', title: 'the executor that claimed this run' }, h('code', w))
         : h('span.hint', { id: 'run-worker' }, run.status === 'queued' ? 'not claimed yet' : 'none')),
-      h('span', { id: 'run-worker-tags' }, 'Requires worker tags: ', tagBadges(tags, 'none (any worker)')),
-      run.lease_until && !ENDED.includes(run.status) ? h('span.hint', `lease until ${fmtTime(run.lease_until)}`) : null);
+      h('span', { id: 'run-worker-tags' }, 'Requires worker tags: ', tagBadges(tags, 'none (any worker)')));
   }
 
   function render() {
@@ -155,7 +154,8 @@ export function runPage(main, id) {
     if (notice.dataset.reason !== reason) {
       notice.dataset.reason = reason;
       notice.hidden = !reason;
-      clear(notice, reason ? [h('strong', 'Queued: '), h('span', { id: 'queued-reason-text' }, codeSpans(reason)), ' ', h('a', { href: '/workers' }, 'See the workers')] : null);
+      clear(notice, reason ? [h('strong', 'Queued: '), h('span', { id: 'queued-reason-text' }, codeSpans(reason)), /[.!?]$/.test(reason) ? ' ' : '. ',
+        h('a', { href: '/workers' }, 'See the workers'), '.'] : null);
     }
     clear(tasksArea, h('div.table-wrap', h('table.stackable', { 'aria-label': 'Task results' },
       h('thead', h('tr', ['Task', 'Status', 'Duration', 'Exit code', 'Attempts', 'Error'].map((c) => h('th', { scope: 'col' }, c)))),

@@ -62,11 +62,14 @@ export function workersPage(main) {
         h('td', { 'data-label': 'Kind' }, h('span.badge', { 'data-kind': w.kind }, w.kind)),
         h('td', { 'data-label': 'Status' }, workerStatusEl(w.status)),
         h('td', { 'data-label': 'Tags' }, tagBadges(w.tags, 'no tags')),
-        h('td', { 'data-label': 'Active / concurrency', 'data-load': '', title: `as of its last heartbeat; lease ${w.lease_s} s` }, `${w.active} / ${w.concurrency}`),
+        // `active` is the count of its last heartbeat (up to a third of a lease old),
+        // `runs` is read now: a run it holds is active, whatever the heartbeat said.
+        h('td', { 'data-label': 'Active / concurrency', 'data-load': '', title: `runs executing / at most at once; lease ${w.lease_s} s` },
+          `${Math.max(w.active, (w.runs || []).length)} / ${w.concurrency}`),
         h('td', { 'data-label': 'Last seen', title: fmtTime(w.last_seen_at) }, h('time', { datetime: w.last_seen_at }, ago(w.last_seen_at, now))),
         h('td', { 'data-label': 'Started' }, fmtTime(w.started_at)),
         h('td', { 'data-label': 'Runs held' }, w.runs && w.runs.length
-          ? h('span.row', w.runs.map((r) => h('a', { href: `/runs/${r.id}`, title: `lease until ${fmtTime(r.lease_until)}` }, `#${r.id}`)))
+          ? h('span.held', w.runs.map((r) => h('a', { href: `/runs/${r.id}`, title: `lease until ${fmtTime(r.lease_until)}` }, `#${r.id}`)))
           : h('span.hint', 'none')))))));
   }
 
