@@ -62,8 +62,7 @@ export function workersPage(main) {
         h('td', { 'data-label': 'Kind' }, h('span.badge', { 'data-kind': w.kind }, w.kind)),
         h('td', { 'data-label': 'Status' }, workerStatusEl(w.status)),
         h('td', { 'data-label': 'Tags' }, tagBadges(w.tags, 'no tags')),
-        // `active` is the count of its last heartbeat (up to a third of a lease old),
-        // `runs` is read now: a run it holds is active, whatever the heartbeat said.
+        // A run it holds is active (a server before c20f921 reported its last beat's figure).
         h('td', { 'data-label': 'Active / concurrency', 'data-load': '', title: `runs executing / at most at once; lease ${w.lease_s} s` },
           `${Math.max(w.active, (w.runs || []).length)} / ${w.concurrency}`),
         h('td', { 'data-label': 'Last seen', title: fmtTime(w.last_seen_at) }, h('time', { datetime: w.last_seen_at }, ago(w.last_seen_at, now))),
