@@ -29,10 +29,10 @@ void bus_receive(const char *payload) {
     if (payload[0] == BUS_EVENT && payload[1] == ' ')
         events_ingest(payload + 2);
     else if (payload[0] == BUS_LOG)
-        notify_post();
+        notify_post(NOTIFY_LOG);
 }
 
 void bus_lost(void) {
     events_gap();
-    notify_post();
+    notify_post(NOTIFY_ALL);
 }

@@ -2,6 +2,7 @@
 #include "core/events.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -59,6 +60,16 @@ static void seed(void) {
     last = (uint64_t)((r & 0x7fffffffu) | 1u) << 20;
 }
 
+/* Whether an event announces work for executors: a run created or
+ * re-run, a cancel, a run queued again (by a sweep). */
+static bool is_work(const char *body) {
+    return strncmp(body, "\"kind\":\"run\"", 12) == 0 &&
+           (strstr(body, "\"action\":\"created\"") != NULL ||
+            strstr(body, "\"action\":\"rerun\"") != NULL ||
+            strstr(body, "\"action\":\"cancel\"") != NULL ||
+            strstr(body, "\"status\":\"queued\"") != NULL);
+}
+
 /* Adds the event whose JSON body (the members after "id") is body. */
 static void add(const char *body) {
     pthread_mutex_lock(&lock);
@@ -71,7 +82,7 @@ static void add(const char *body) {
         snprintf(e->data, sizeof(e->data), "{\"id\":%llu,\"kind\":\"reset\"}",
                  (unsigned long long)id);
     pthread_mutex_unlock(&lock);
-    notify_post();
+    notify_post(NOTIFY_CHANGE | (is_work(body) ? NOTIFY_WORK : 0));
 }
 
 void events_publish(const char *kind, const char *name, const char *path, int64_t version,
@@ -121,7 +132,7 @@ void events_gap(void) {
     seed();
     last += EVENTS_KEEP; /* every reader now lies behind the ring */
     pthread_mutex_unlock(&lock);
-    notify_post();
+    notify_post(NOTIFY_CHANGE);
 }
 
 uint64_t events_last_id(void) {

@@ -10,26 +10,28 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
     notify_hook_cb fn;
     void *arg;
+    unsigned mask;
 } hooks[MAX_HOOKS];
 static atomic_uint_fast64_t counter;
 
-void notify_post(void) {
+void notify_post(unsigned what) {
     atomic_fetch_add(&counter, 1);
     pthread_mutex_lock(&lock);
     for (int i = 0; i < MAX_HOOKS; i++)
-        if (hooks[i].fn != NULL) hooks[i].fn(hooks[i].arg);
+        if (hooks[i].fn != NULL && (hooks[i].mask & what) != 0) hooks[i].fn(hooks[i].arg);
     pthread_mutex_unlock(&lock);
 }
 
 uint64_t notify_counter(void) { return atomic_load(&counter); }
 
-int notify_add_hook(notify_hook_cb fn, void *arg) {
+int notify_add_hook(notify_hook_cb fn, void *arg, unsigned mask) {
     int id = -1;
     pthread_mutex_lock(&lock);
     for (int i = 0; i < MAX_HOOKS && id < 0; i++)
         if (hooks[i].fn == NULL) {
             hooks[i].fn = fn;
             hooks[i].arg = arg;
+            hooks[i].mask = mask;
             id = i;
         }
     pthread_mutex_unlock(&lock);

@@ -2,8 +2,8 @@
  * executor.c - claims queued runs and supervises their tasks (see
  * executor.h).
  *
- * One thread runs an epoll loop over: an eventfd that notify_post() writes
- * (something changed in the store), and for every task process its stdout
+ * One thread runs an epoll loop over: an eventfd that notify_post(NOTIFY_WORK)
+ * writes (a run to claim or cancel, here or on another node), and for every task process its stdout
  * and stderr pipes and its pidfd. Timeouts, the grace period of a kill and
  * the periodic log flush are deadlines that bound the epoll wait. All store
  * access happens on this thread, with its own store handle.
@@ -521,6 +521,7 @@ static void drop_run(struct executor *ex, struct active *a) {
         }
     ex->nactive--;
     atomic_store(&runs_active, ex->nactive);
+    ex->next_poll = 0; /* a slot is free: look for queued runs at once */
     run_cleanup(&a->run);
     task_result_list_cleanup(&a->results);
     json_decref(a->outputs);
@@ -1248,7 +1249,9 @@ int executor_start(const struct executor_opts *opts, struct executor **out, stru
         ex->wake_watch = (struct watch){NULL, W_WAKE};
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &ex->wake_watch};
         epoll_ctl(ex->epfd, EPOLL_CTL_ADD, ex->wakefd, &ev);
-        ex->hook = notify_add_hook(wake_hook, ex);
+        /* Only work wakes it (a run queued, a cancel): the changes it
+         * makes itself, or other executors' progress, do not. */
+        ex->hook = notify_add_hook(wake_hook, ex, NOTIFY_WORK);
         if (pthread_create(&ex->thread, NULL, loop, ex) != 0)
             rc = dmt_err_set(err, DMT_ERR_IO, "cannot start the executor thread");
     }

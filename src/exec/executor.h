@@ -3,9 +3,10 @@
  * queued runs and supervises their tasks as processes (DESIGN.md §5).
  *
  * The API never talks to the executor directly: it commits a queued run or
- * a cancel request to the store and calls notify_post(); the executor's
- * hook wakes its loop, which reads the store. So the same executor works in
- * `dmt serve` and, later, in `dmt worker` on another machine.
+ * a cancel request to the store and calls notify_post(NOTIFY_WORK) (other
+ * nodes hear of it through core/bus.h); the executor's hook wakes its loop,
+ * which reads the store. So the same executor works in `dmt serve` and in
+ * `dmt worker` on another machine.
  */
 #ifndef DMT_EXECUTOR_H
 #define DMT_EXECUTOR_H

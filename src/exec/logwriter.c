@@ -94,7 +94,7 @@ static void *loop(void *arg) {
             batch = next;
         }
         metrics_log_bytes(logged);
-        notify_post();
+        notify_post(NOTIFY_LOG);
         bus_send(BUS_LOG, ""); /* followers on other nodes */
 
         pthread_mutex_lock(&w->lock);

@@ -182,7 +182,7 @@ int res_run_create(struct req *r) {
     if (rc != DMT_OK) return rc;
     rc = op_run(r, true, create_tx, &a);
     /* The executor reads the queue from the store when woken. */
-    if (rc == DMT_OK) notify_post();
+    if (rc == DMT_OK) notify_post(NOTIFY_WORK);
     return rc;
 }
 
@@ -306,7 +306,7 @@ int res_run_cancel(struct req *r) {
     int rc = path_run_id(r, &id);
     if (rc != DMT_OK) return rc;
     rc = op_run(r, true, cancel_tx, &id);
-    if (rc == DMT_OK) notify_post();
+    if (rc == DMT_OK) notify_post(NOTIFY_WORK);
     return rc;
 }
 
@@ -327,7 +327,7 @@ int res_run_rerun(struct req *r) {
     int rc = path_run_id(r, &id);
     if (rc != DMT_OK) return rc;
     rc = op_run(r, true, rerun_tx, &id);
-    if (rc == DMT_OK) notify_post();
+    if (rc == DMT_OK) notify_post(NOTIFY_WORK);
     return rc;
 }
 

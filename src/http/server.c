@@ -986,7 +986,7 @@ int http_server_start(const struct http_opts *opts, struct http_server **out,
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = info ? info->port : opts->port;
-    srv->notify_hook = notify_add_hook(on_notify, srv);
+    srv->notify_hook = notify_add_hook(on_notify, srv, NOTIFY_ALL);
     if (srv->notify_hook < 0) log_warn("no notify hook slot left: live logs wake up slowly");
     srv->ticker_started = pthread_create(&srv->ticker, NULL, ticker_main, srv) == 0;
     srv->delayer_started = pthread_create(&srv->delayer, NULL, delayer_main, srv) == 0;

@@ -157,3 +157,28 @@ Test(bus, a_queued_run_says_why_it_waits) {
     cr_assert_null(model_run_waiting(&done, &l));
     free_workers(w, 3);
 }
+
+/* --- who is woken --------------------------------------------------------------- */
+
+static int work_wakes, all_wakes;
+static void on_work(void *arg) { (void)arg, work_wakes++; }
+static void on_all(void *arg) { (void)arg, all_wakes++; }
+
+/* Executors wake for work only (a run to claim or to cancel, here or on
+ * another node); streams for everything. */
+Test(bus, executors_wake_for_work_streams_for_everything) {
+    int a = notify_add_hook(on_work, NULL, NOTIFY_WORK), b = notify_add_hook(on_all, NULL, NOTIFY_ALL);
+    cr_assert(a >= 0 && b >= 0);
+    events_publish("run", "7", "/api/v1/runs/7", 2, "updated", "running");
+    bus_receive("E \"kind\":\"run\",\"name\":\"8\",\"action\":\"task\",\"version\":0,\"status\":\"succeeded\"");
+    bus_receive("L");
+    events_publish("job", "j", NULL, 1, "created", NULL);
+    cr_assert_eq(work_wakes, 0, "progress of runs and other changes are not work");
+    cr_assert_eq(all_wakes, 4);
+    events_publish("run", "9", "/api/v1/runs/9", 1, "created", NULL);
+    bus_receive("E \"kind\":\"run\",\"name\":\"9\",\"action\":\"cancel\",\"version\":2");
+    bus_receive("E \"kind\":\"run\",\"name\":\"10\",\"action\":\"updated\",\"version\":3,\"status\":\"queued\"");
+    cr_assert_eq(work_wakes, 3, "created, canceled, queued again by a sweep");
+    notify_remove_hook(a);
+    notify_remove_hook(b);
+}
