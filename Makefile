@@ -27,7 +27,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
 EMBED   := src/http/openapi.json $(shell find web -type f 2>/dev/null | sort)
 
-.PHONY: all run test unit unit-pg integration integration-pg multinode ui lint deps deps-test bench clean asan format plugins
+.PHONY: valgrind all run test unit unit-pg integration integration-pg multinode ui lint deps deps-test bench clean asan format plugins
 all: build/dmt
 
 deps:
@@ -97,6 +97,11 @@ integration-pg: build/asan/dmt build/dmt plugins
 multinode: build/dmt
 	@DMT_BIN=$(CURDIR)/build/dmt bash scripts/multinode-test.sh
 
+# The normal build under valgrind: dmt serve on SQLite, an API node and a
+# worker on a throw-away PostgreSQL; no memcheck error, no definite leak.
+valgrind: build/dmt
+	@DMT_BIN=$(CURDIR)/build/dmt bash scripts/valgrind-test.sh
+
 # The web UI in real headless Chromium (Debian's chromium, playwright-core).
 ui: build/asan/dmt build/dmt
 	cd tests && DMT_BIN=$(CURDIR)/build/asan/dmt DMT_CLI=$(CURDIR)/build/dmt \
@@ -114,6 +119,7 @@ test: deps-test
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory integration-pg
 	@$(MAKE) --no-print-directory multinode
+	@$(MAKE) --no-print-directory valgrind
 	@$(MAKE) --no-print-directory ui
 
 bench: deps-test build/dmt

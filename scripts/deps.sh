@@ -9,7 +9,7 @@ what=${1:-build}
 build_pkgs="gcc make pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
 libsodium-dev libcurl4-gnutls-dev libpq-dev"
 test_pkgs="libcriterion-dev wrk curl nodejs npm sqlite3 procps chromium openssl postgresql
-python3"
+python3 valgrind"
 
 pkgs=$build_pkgs
 [ "$what" = test ] && pkgs="$pkgs $test_pkgs"
