@@ -17,9 +17,10 @@ export function ago(t, now = Date.now()) {
   return `${Math.floor(s / 86400)} d ago`;
 }
 
-/** online / lost, visibly different: colour, symbol and word. */
+/** online / draining / lost, visibly different: colour, symbol and word. */
 export function workerStatusEl(s) {
-  return h('span.wstatus', { class: `wstatus ${s}`, 'data-status': s }, s === 'online' ? '● online' : s === 'lost' ? '✕ lost' : s);
+  const label = { online: '● online', draining: '◐ draining', lost: '✕ lost' }[s] || s;
+  return h('span.wstatus', { class: `wstatus ${s}`, 'data-status': s }, label);
 }
 
 export function workersPage(main) {
@@ -29,6 +30,7 @@ export function workersPage(main) {
   clear(main, h('h1', 'Workers'),
     h('p.hint', 'The executors that run queued runs: each ', h('code', 'dmt serve'), ' with an executor and each ', h('code', 'dmt worker'), ' sharing this database. ',
       'A run of an environment with worker tags waits for an executor that has all of them. ',
+      'A draining executor (sent SIGQUIT) finishes its runs and claims no new one. ',
       'An executor not heard of for a whole lease is lost; its runs are taken back when their leases expire.'),
     h('div.row', summary, h('span.grow'), updated,
       h('button', { type: 'button', onclick: () => load() }, 'Refresh')),
@@ -48,8 +50,9 @@ export function workersPage(main) {
 
   function render(items) {
     const now = Date.now();
-    const online = items.filter((w) => w.status === 'online').length;
-    summary.textContent = `${online} online, ${items.length - online} lost`;
+    const count = (st) => items.filter((w) => w.status === st).length;
+    const draining = count('draining');
+    summary.textContent = `${count('online')} online, ${draining ? `${draining} draining, ` : ''}${count('lost')} lost`;
     updated.textContent = `updated ${new Date(now).toLocaleTimeString()}`;
     if (!items.length) {
       clear(table, h('p.hint', 'No executor has reported itself: queued runs wait until a ', h('code', 'dmt worker'), ' (or a ', h('code', 'dmt serve'), ' without ', h('code', '--no-executor'), ') starts.'));

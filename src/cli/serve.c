@@ -52,6 +52,8 @@ static const char usage[] =
     "  --tls-cert FILE     serve HTTPS with this PEM certificate (chain); needs --tls-key\n"
     "  --tls-key FILE      the PEM private key of --tls-cert\n"
     "  --run-as USER       run tasks as this unprivileged user (the server runs as root)\n"
+    "signals: SIGTERM/SIGINT stop (running tasks are stopped, their runs end\n"
+    "         interrupted); SIGQUIT drains: no new runs, the running ones finish, then stop\n"
     "environment: DMT_MASTER_KEY (64 hex characters; instead of the key file),\n"
     "             DMT_ADMIN_PASSWORD, DMT_ADMIN_TOKEN (first start only),\n"
     "             DMT_PLUGIN_PATH (colon-separated plugin folders)\n";
@@ -63,7 +65,9 @@ static const char worker_usage[] =
     "  an executor without the API: claims queued runs from the database (usually\n"
     "  postgres://..., shared with `dmt serve --no-executor` nodes) and runs them.\n"
     "  The options mean what they mean for `dmt serve`; the master key must be the\n"
-    "  API nodes' (DMT_MASTER_KEY or --key-file), or secret variables cannot be opened.\n";
+    "  API nodes' (DMT_MASTER_KEY or --key-file), or secret variables cannot be opened.\n"
+    "  SIGTERM stops it (running tasks are stopped, their runs end interrupted);\n"
+    "  SIGQUIT drains it: no new runs, the running ones finish, then it stops.\n";
 
 static bool worker_mode;
 
@@ -412,6 +416,7 @@ int cmd_serve(int argc, char **argv) {
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGQUIT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -447,7 +452,25 @@ int cmd_serve(int argc, char **argv) {
     fflush(stderr);
     int sig = 0;
     sigwait(&set, &sig);
-    log_info("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    if (sig == SIGQUIT && ex != NULL) {
+        /* A drain: no new runs; the running ones go on to their end, then
+         * the process stops. SIGTERM or SIGINT cut it short. */
+        log_info("received SIGQUIT: draining: no new run is claimed; %u running go on to "
+                 "their end (SIGTERM stops them now)",
+                 executor_runs_active());
+        executor_drain(ex);
+        const struct timespec tick = {0, 200 * 1000 * 1000};
+        while (!executor_drained(ex)) {
+            int s = sigtimedwait(&set, NULL, &tick);
+            if (s == SIGINT || s == SIGTERM) {
+                sig = s;
+                break;
+            }
+        }
+    }
+    log_info("%s, shutting down", sig == SIGINT    ? "received SIGINT"
+                                  : sig == SIGTERM ? "received SIGTERM"
+                                                   : "drained");
     status = CLI_EXIT_OK;
 out:
     if (err.code != DMT_OK)

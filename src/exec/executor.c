@@ -121,6 +121,8 @@ struct executor {
     pthread_t thread;
     int epfd, wakefd, hook;
     atomic_bool stopping;
+    atomic_bool draining;   /* claims nothing more; its runs go on */
+    atomic_bool drain_seen; /* the loop saw it: no claim is under way */
     bool stop_seen;
     struct store *store;
     struct logwriter *lw; /* stores the logs, on its own thread */
@@ -1024,7 +1026,8 @@ static void scan(struct executor *ex) {
         sys_line(ex, a->run.m.id, -1, "cancel requested");
         if (a->running) stop_task(ex, a, "canceled");
     }
-    if (!atomic_load(&ex->stopping) && ex->nactive < ex->concurrency) {
+    if (!atomic_load(&ex->stopping) && !atomic_load(&ex->draining) &&
+        ex->nactive < ex->concurrency) {
         unsigned room = ex->concurrency - ex->nactive, want = room < 64 ? room : 64, got = 0;
         while (got < want && claim(ex)) got++;
         /* More may wait than one look takes: look again at the next wake. */
@@ -1106,7 +1109,7 @@ static void tick(struct executor *ex) {
 static void beat(struct executor *ex) {
     struct worker w = {.name = ex->node, .kind = (char *)ex->kind, .tags = ex->tags,
                        .concurrency = (int)ex->concurrency, .active = (int)ex->nactive,
-                       .lease_s = (int)ex->lease_s};
+                       .lease_s = (int)ex->lease_s, .draining = atomic_load(&ex->draining)};
     memcpy(w.started_at, ex->started_at, sizeof(w.started_at));
     struct dmt_err err;
     dmt_err_init(&err);
@@ -1160,6 +1163,11 @@ static void *loop(void *arg) {
             sweep(ex);
             int64_t period = (int64_t)ex->lease_s * 1000 / 3;
             ex->next_sweep = now + (period < SWEEP_MAX_MS ? period : SWEEP_MAX_MS);
+        }
+        /* A drain shows in GET /workers at once. */
+        if (!atomic_load(&ex->drain_seen) && atomic_load(&ex->draining)) {
+            atomic_store(&ex->drain_seen, true);
+            ex->next_beat = 0;
         }
         if (!ex->stop_seen && now >= ex->next_beat) beat(ex);
         /* Other nodes change the store without waking this loop: look
@@ -1270,6 +1278,16 @@ int executor_start(const struct executor_opts *opts, struct executor **out, stru
     }
     *out = ex;
     return DMT_OK;
+}
+
+void executor_drain(struct executor *ex) {
+    if (ex == NULL) return;
+    atomic_store(&ex->draining, true);
+    wake_hook(ex);
+}
+
+bool executor_drained(struct executor *ex) {
+    return ex == NULL || (atomic_load(&ex->drain_seen) && atomic_load(&runs_active) == 0);
 }
 
 void executor_stop(struct executor *ex) {

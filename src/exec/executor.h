@@ -40,6 +40,15 @@ struct executor;
 int executor_start(const struct executor_opts *opts, struct executor **out, struct dmt_err *err);
 
 /*
+ * Drains: claims no new run (GET /workers shows it draining), lets the
+ * runs it has go on to their end. executor_drained() tells when that is
+ * done; executor_stop() then stops it. For a rolling restart of workers.
+ */
+void executor_drain(struct executor *ex);
+/* True once a drain took effect and no run is left (true for NULL). */
+bool executor_drained(struct executor *ex);
+
+/*
  * Stops claiming runs; sends SIGTERM to the process group of every task
  * still running, SIGKILL after the grace period; their runs end
  * `interrupted` (they can be re-run); queued runs stay queued for the next

@@ -28,7 +28,7 @@ static json_t *repr_worker(const struct worker *w) {
                                               "lease_until", until));
     }
     return json_pack("{s:s, s:s, s:s, s:O, s:i, s:i, s:i, s:s, s:s, s:o}", "name", w->name, "kind",
-                     w->kind, "status", worker_online(w) ? "online" : "lost", "tags", w->tags,
+                     w->kind, "status", !worker_online(w) ? "lost" : w->draining ? "draining" : "online", "tags", w->tags,
                      "concurrency", w->concurrency, "active", w->active, "lease_s", w->lease_s,
                      "started_at", w->started_at, "last_seen_at", seen, "runs", runs);
 }

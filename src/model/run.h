@@ -136,6 +136,7 @@ struct worker {
     int lease_s;
     char started_at[32];
     int64_t seen_ago_ms; /* since its last beat, on the database's clock */
+    bool draining;       /* finishing its runs, claiming no new one */
     json_t *runs;     /* its running runs [{"id", "lease_until" (ms)}]; list only */
 };
 

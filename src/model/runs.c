@@ -128,12 +128,16 @@ static void tag_text(const json_t *tags, char *out, size_t len) {
 char *model_run_waiting(const struct run *r, const struct worker_list *w) {
     if (r->status != RUN_QUEUED) return NULL;
     char buf[768], tags[256];
-    unsigned online = 0, able = 0, room = 0;
+    unsigned online = 0, able = 0, room = 0, draining = 0;
     for (size_t i = 0; i < w->n; i++) {
         const struct worker *k = &w->items[i];
         if (!worker_online(k)) continue;
         online++;
         if (!tags_subset(r->tags, k->tags)) continue;
+        if (k->draining) {
+            draining++;
+            continue;
+        }
         able++;
         if (k->active < k->concurrency) room++;
     }
@@ -143,6 +147,11 @@ char *model_run_waiting(const struct run *r, const struct worker_list *w) {
                  "no executor is online: start `dmt worker` (or `dmt serve` without "
                  "--no-executor)%s%s",
                  tags[0] ? " with the tags " : "", tags);
+    else if (able == 0 && draining > 0)
+        snprintf(buf, sizeof(buf),
+                 "waiting for an executor%s%s: the %u that may run it %s draining (finishing "
+                 "their runs before they stop)",
+                 tags[0] ? " with the tags " : "", tags, draining, draining == 1 ? "is" : "are");
     else if (able == 0)
         snprintf(buf, sizeof(buf),
                  "waiting for a worker with the tags %s (environment %s requires them): none of "

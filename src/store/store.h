@@ -172,7 +172,8 @@ struct store_ops {
     int (*run_expired)(void *ctx, int limit, int64_t *ids, size_t *n, struct dmt_err *err);
 
     /* Workers (struct worker). worker_beat: inserts or updates the row
-     * named w->name (kind, tags, concurrency, active, lease_s, started_at),
+     * named w->name (kind, tags, concurrency, active, lease_s, started_at,
+     * draining),
      * seen now on the database's clock, and forgets workers not seen for
      * an hour. worker_gone: deletes the row of that name (DMT_OK if there
      * is none). worker_list: every worker by name, each with the runs it

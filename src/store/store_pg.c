@@ -229,6 +229,7 @@ static const char *const migrations[] = {
     "  concurrency INTEGER NOT NULL,"
     "  active INTEGER NOT NULL DEFAULT 0,"
     "  lease_s INTEGER NOT NULL,"
+    "  draining INTEGER NOT NULL DEFAULT 0,"
     "  started_at TEXT NOT NULL,"
     "  seen_at BIGINT NOT NULL);",
 };
@@ -397,15 +398,16 @@ static const char *const migrations[] = {
                    "(lease_until IS NULL OR lease_until < " NOW_MS ") ORDER BY id LIMIT $2")       \
                                                                                                    \
     X(WORKER_BEAT, "INSERT INTO workers(name, kind, tags, concurrency, active, lease_s, "          \
-                   "started_at, seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, " NOW_MS ") "         \
+                   "started_at, draining, seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "       \
+                   NOW_MS ") "                                                                     \
                    "ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, tags = excluded.tags, " \
                    "concurrency = excluded.concurrency, active = excluded.active, "                \
                    "lease_s = excluded.lease_s, started_at = excluded.started_at, "                \
-                   "seen_at = excluded.seen_at")                                                   \
+                   "draining = excluded.draining, seen_at = excluded.seen_at")                     \
     X(WORKER_PRUNE, "DELETE FROM workers WHERE seen_at < " NOW_MS " - 3600000")                    \
     X(WORKER_GONE, "DELETE FROM workers WHERE name = $1")                                          \
     X(WORKER_LIST, "SELECT id, name, kind, tags, concurrency, active, lease_s, started_at, "       \
-                   NOW_MS " - seen_at FROM workers ORDER BY name")                                 \
+                   NOW_MS " - seen_at, draining FROM workers ORDER BY name")                       \
     X(WORKER_RUNS, "SELECT id, owner, COALESCE(lease_until, 0) FROM runs "                        \
                    "WHERE status = $1 AND owner IS NOT NULL ORDER BY id")                          \
                                                                                                    \
@@ -1796,6 +1798,7 @@ static int pg_worker_beat(void *ctx, const struct worker *w, struct dmt_err *err
     p_int(&p, 5, w->active);
     p_int(&p, 6, w->lease_s);
     p_str(&p, 7, w->started_at);
+    p_int(&p, 8, w->draining ? 1 : 0);
     if (rc == DMT_OK) rc = exec_count(ctx, ST_WORKER_BEAT, &p, NULL, err);
     p_free(&p);
     if (rc == DMT_OK) rc = exec_count(ctx, ST_WORKER_PRUNE, NULL, NULL, err);
@@ -1824,6 +1827,7 @@ static int pg_worker_list(void *ctx, struct worker_list *out, struct dmt_err *er
         w->lease_s = (int)col_i64(res, i, 6);
         copy_text(res, i, 7, w->started_at, sizeof(w->started_at));
         w->seen_ago_ms = col_i64(res, i, 8);
+        w->draining = col_i64(res, i, 9) != 0;
         w->runs = json_array();
     }
     PQclear(res);

@@ -200,6 +200,7 @@ static const char *const migrations[] = {
     "  concurrency INTEGER NOT NULL,"
     "  active INTEGER NOT NULL DEFAULT 0,"
     "  lease_s INTEGER NOT NULL,"
+    "  draining INTEGER NOT NULL DEFAULT 0,"
     "  started_at TEXT NOT NULL,"
     "  seen_at INTEGER NOT NULL);",
 };
@@ -371,15 +372,16 @@ static const char *const migrations[] = {
                    "(lease_until IS NULL OR lease_until < " NOW_MS ") ORDER BY id LIMIT ?2")       \
                                                                                                    \
     X(WORKER_BEAT, "INSERT INTO workers(name, kind, tags, concurrency, active, lease_s, "          \
-                   "started_at, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, " NOW_MS ") "         \
+                   "started_at, draining, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "       \
+                   NOW_MS ") "                                                                     \
                    "ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, tags = excluded.tags, " \
                    "concurrency = excluded.concurrency, active = excluded.active, "                \
                    "lease_s = excluded.lease_s, started_at = excluded.started_at, "                \
-                   "seen_at = excluded.seen_at")                                                   \
+                   "draining = excluded.draining, seen_at = excluded.seen_at")                     \
     X(WORKER_PRUNE, "DELETE FROM workers WHERE seen_at < " NOW_MS " - 3600000")                    \
     X(WORKER_GONE, "DELETE FROM workers WHERE name = ?1")                                          \
     X(WORKER_LIST, "SELECT id, name, kind, tags, concurrency, active, lease_s, started_at, "       \
-                   NOW_MS " - seen_at FROM workers ORDER BY name")                                 \
+                   NOW_MS " - seen_at, draining FROM workers ORDER BY name")                       \
     X(WORKER_RUNS, "SELECT id, owner, COALESCE(lease_until, 0) FROM runs "                        \
                    "WHERE status = ?1 AND owner IS NOT NULL ORDER BY id")                          \
                                                                                                    \
@@ -1758,6 +1760,7 @@ static int sq_worker_beat(void *ctx, const struct worker *w, struct dmt_err *err
     sqlite3_bind_int(st, 5, w->active);
     sqlite3_bind_int(st, 6, w->lease_s);
     bind_str(st, 7, w->started_at);
+    sqlite3_bind_int(st, 8, w->draining ? 1 : 0);
     if (rc == DMT_OK) rc = step_exec(ctx, st, NULL, err);
     finish(st);
     if (rc == DMT_OK && (rc = prep(ctx, ST_WORKER_PRUNE, &st, err)) == DMT_OK) {
@@ -1813,6 +1816,7 @@ static int sq_worker_list(void *ctx, struct worker_list *out, struct dmt_err *er
         w->lease_s = sqlite3_column_int(st, 6);
         copy_text(st, 7, w->started_at, sizeof(w->started_at));
         w->seen_ago_ms = sqlite3_column_int64(st, 8);
+        w->draining = sqlite3_column_int(st, 9) != 0;
         w->runs = json_array();
     }
     if (rc == DMT_OK && step != SQLITE_DONE) rc = fail(ctx, step, err);
