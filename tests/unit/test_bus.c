@@ -152,6 +152,12 @@ Test(bus, a_queued_run_says_why_it_waits) {
     cr_assert_not_null(strstr(why, "claimed by one of 2"), "%s", why);
     free(why);
 
+    w[0].active = 0;
+    w[0].draining = true; /* the only eu executor drains */
+    why = waiting("[\"eu\"]", w, 2);
+    cr_assert_not_null(strstr(why, "draining"), "%s", why);
+    free(why);
+
     struct run done = {.status = RUN_SUCCEEDED};
     struct worker_list l = {.items = w, .n = 3};
     cr_assert_null(model_run_waiting(&done, &l));

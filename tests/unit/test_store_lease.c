@@ -290,7 +290,7 @@ Test(store_lease, workers_beat_list_and_go) {
                        .active = 0, .lease_s = 30, .started_at = "2026-12-04T10:00:00Z"};
     OK(s, worker_beat, &w);
     struct worker w2 = {.name = "h:11", .kind = "serve", .concurrency = 16, .lease_s = 9,
-                        .started_at = "2026-12-04T11:00:00Z"};
+                        .started_at = "2026-12-04T11:00:00Z", .draining = true};
     OK(s, worker_beat, &w2);
     w.active = 5;
     OK(s, worker_beat, &w); /* a second beat updates, never duplicates */
@@ -316,6 +316,7 @@ Test(store_lease, workers_beat_list_and_go) {
     cr_assert_eq(json_integer_value(json_object_get(json_array_get(a->runs, 0), "id")), id);
     cr_assert_gt(json_integer_value(json_object_get(json_array_get(a->runs, 0), "lease_until")), 0);
     cr_assert_eq(json_array_size(b->tags), 0);
+    cr_assert(b->draining && !a->draining);
     cr_assert_eq(json_array_size(b->runs), 0);
     worker_list_cleanup(&l);
 
