@@ -17,6 +17,9 @@
 #   - across nodes: a run created on API node 2 is announced on node 1's
 #     /events, and its log followed on node 1 streams every line and ends
 #     when the run ends (LISTEN/NOTIFY);
+#   - the node links (LISTEN connections) cut with pg_terminate_backend:
+#     node 1's event stream says reload, and after the reconnection the
+#     events of node 2's runs reach node 1 again;
 #   - tags: the runs of an environment requiring "prod" all run on the
 #     prod worker; a run requiring "gpu" waits queued saying why, until a
 #     worker tagged gpu starts and runs it;
@@ -320,6 +323,29 @@ wait "$ev_pid" 2>/dev/null
 grep -q "\"name\":\"$cid\".*\"status\":\"succeeded\"" "$tmp/events1"
 check "API node 1's /events announces the run node 2 created and a worker ran" $? \
     "$(grep -c "\"name\":\"$cid\"" "$tmp/events1") events of run $cid"
+
+# --- the node link breaks: pages reload, the link comes back ----------------------
+curl -sSN --max-time 30 -H "$auth" "$A1/events" >"$tmp/events2" 2>/dev/null &
+ev_pid=$!
+pids+=("$ev_pid")
+sleep 0.5
+killed=$(psql "$url" -Atc "select count(pg_terminate_backend(pid)) from pg_stat_activity where application_name = 'dmt-bus'" 2>/dev/null)
+reset=1
+for _ in $(seq 50); do
+    grep -q '^event: reset' "$tmp/events2" && { reset=0; break; }
+    sleep 0.2
+done
+check "the node links cut ($killed connections): API node 1's event stream says reload" $reset
+sleep 1
+rid=$(api -X POST "$A2/jobs/one/runs" -d '{"environment":"dev"}' | json 'd["id"]')
+seen=1
+for _ in $(seq 75); do
+    grep -q "\"name\":\"$rid\".*\"status\":\"succeeded\"" "$tmp/events2" && { seen=0; break; }
+    sleep 0.2
+done
+check "reconnected: node 1 hears of a run node 2 created and a worker ran" $seen "run $rid"
+kill "$ev_pid" 2>/dev/null
+wait "$ev_pid" 2>/dev/null
 
 # --- tag targeting ---------------------------------------------------------------
 api -X POST "$A1/environments" -d '{"name":"prod","worker_tags":["prod"]}' >/dev/null

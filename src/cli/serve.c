@@ -353,6 +353,19 @@ int cmd_serve(int argc, char **argv) {
     char url[1024];
     snprintf(url, sizeof(url), "%s%s", strstr(db, ":") ? "" : "sqlite:", db);
 
+    /* Block the signals before any thread starts (the store maintainer, the
+     * node link, the executor, the HTTP pool), so that only sigwait sees
+     * them: a thread that left them unblocked would take a second SIGTERM
+     * during shutdown with its default action. Task processes get a mask
+     * of their own (proc.c). */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGQUIT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
     int status = CLI_EXIT_FAIL;
     struct dmt_err err;
     dmt_err_init(&err);
@@ -411,15 +424,6 @@ int cmd_serve(int argc, char **argv) {
             log_info("created the demo: environments dev, staging, prod and the job 'hello'");
     }
 
-    /* Block the signals before any thread starts, so only sigwait sees them. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGQUIT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
     if (executor) {
         /* Runs a dead server left running end `interrupted` before anything
          * new starts; then the executor claims what is queued. */
@@ -470,6 +474,7 @@ int cmd_serve(int argc, char **argv) {
     }
     log_info("%s, shutting down", sig == SIGINT    ? "received SIGINT"
                                   : sig == SIGTERM ? "received SIGTERM"
+                                  : ex == NULL     ? "received SIGQUIT (no executor to drain)"
                                                    : "drained");
     status = CLI_EXIT_OK;
 out:

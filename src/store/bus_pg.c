@@ -11,9 +11,13 @@
  * What is sent is a wake-up, never data: receivers read the store. A
  * notification is sent after the change it announces committed, so a
  * receiver reads the change. When the connection breaks, messages may be
- * lost: after reconnecting, bus_lost() makes every event stream reload
- * and wakes every waiter. Log messages are coalesced (one per round),
- * and a full queue is replaced by one reset message.
+ * lost both ways: after reconnecting, bus_lost() makes every event stream
+ * of this node reload and wakes every waiter, and the first message sent
+ * is a reset, which does the same on every other node (it may have missed
+ * what this one could not send). Log messages are coalesced (one per
+ * round), and a full queue is replaced by one reset message. TCP
+ * keepalives and a ping after a quiet minute notice a connection that died
+ * without a word (a NAT timeout, a failover without a reset).
  */
 #include <errno.h>
 #include <poll.h>
@@ -33,7 +37,8 @@
 #define CHANNEL    "dmt"
 #define QUEUE_MAX  1024 /* messages waiting to be sent; more: one reset */
 #define BATCH_MAX  32   /* notifications per statement */
-#define RETRY_MS   1000 /* between connection attempts */
+#define RETRY_MS   1000  /* between connection attempts */
+#define PING_MS    60000 /* a quiet connection is checked this often */
 #define BUS_RESET  'R'
 
 struct store_bus {
@@ -91,14 +96,18 @@ static void deliver(const char *payload) {
 
 static void disconnect(struct store_bus *b, const char *why) {
     if (b->conn == NULL) return;
-    if (why != NULL) log_warn("node link: %s; reconnecting", why);
+    if (why != NULL) /* libpq's messages run over several lines: the first */
+        log_warn("node link: %.*s; reconnecting", (int)strcspn(why, "\n"), why);
     PQfinish(b->conn);
     b->conn = NULL;
 }
 
 static bool connect_listen(struct store_bus *b) {
-    const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-    const char *const vals[] = {"10", "dmt-bus", b->conninfo, NULL};
+    /* What conninfo says wins over these (expanded in place of dbname). */
+    const char *const keys[] = {"connect_timeout",   "application_name",   "keepalives_idle",
+                                "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+                                "dbname",            NULL};
+    const char *const vals[] = {"10", "dmt-bus", "10", "5", "3", "30000", b->conninfo, NULL};
     b->conn = PQconnectdbParams(keys, vals, 1);
     if (b->conn == NULL) return false;
     if (PQstatus(b->conn) != CONNECTION_OK) {
@@ -171,7 +180,7 @@ static bool flush(struct store_bus *b) {
 
 static void *loop(void *arg) {
     struct store_bus *b = arg;
-    bool first = true;
+    int quiet_ms = 0;
     while (!atomic_load(&b->stop)) {
         if (b->conn == NULL) {
             if (!connect_listen(b)) {
@@ -179,14 +188,18 @@ static void *loop(void *arg) {
                 poll(&p, 1, RETRY_MS);
                 continue;
             }
-            if (!first) {
-                log_info("node link: reconnected; open pages reload");
-                bus_lost();
-            }
-            first = false;
+            /* The first connection is made at start: this is a new one.
+             * Messages may have been missed both ways. */
+            log_info("node link: reconnected; open pages reload, here and on the other nodes");
+            bus_lost();
+            pthread_mutex_lock(&b->lock);
+            b->overflow = true; /* a reset goes out first */
+            pthread_mutex_unlock(&b->lock);
         }
         if (!flush(b)) {
             disconnect(b, PQerrorMessage(b->conn));
+            struct pollfd p = {.fd = b->wakefd, .events = POLLIN};
+            poll(&p, 1, RETRY_MS); /* not a tight loop if sending keeps failing */
             continue;
         }
         drain_notifies(b);
@@ -194,6 +207,17 @@ static void *loop(void *arg) {
                               {.fd = b->wakefd, .events = POLLIN}};
         int n = poll(p, 2, 1000);
         if (n < 0 && errno != EINTR) break;
+        quiet_ms = n == 0 ? quiet_ms + 1000 : 0;
+        if (quiet_ms >= PING_MS) {
+            quiet_ms = 0;
+            PGresult *res = PQexec(b->conn, "SELECT 1");
+            bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+            PQclear(res);
+            if (!ok) {
+                disconnect(b, PQerrorMessage(b->conn));
+                continue;
+            }
+        }
         if (p[1].revents & POLLIN) {
             uint64_t v;
             ssize_t r = read(b->wakefd, &v, sizeof(v));
