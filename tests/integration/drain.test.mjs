@@ -79,3 +79,22 @@ test('SIGTERM during a drain stops at once: the running run ends interrupted', a
   await s.start();
   assert.equal((await waitForRun(s, r.id)).status, 'interrupted');
 });
+
+test('a second SIGTERM while tasks are being stopped changes nothing: a clean exit, the run interrupted', async () => {
+  const s = S.server;
+  await s.stopClean();
+  await s.start({ args: ['--data-dir', path.join(DIR, 'data'), '--lease', '9', '--grace', '2'] });
+  await mkShellJob(s, 'stubborn', [{ name: 't', script: "trap '' TERM; sleep 30" }]);
+  const r = await startRun(s, 'stubborn', 'dev');
+  await waitForRun(s, r.id, ['running']);
+  s.proc.kill('SIGTERM');
+  await sleep(700); // the task ignores it: the server waits out --grace
+  assert.equal(s.exit, null, 'still in its grace period');
+  s.proc.kill('SIGTERM');
+  s.proc.kill('SIGQUIT');
+  assert.notEqual(await waitExit(s, 15000), 'timeout');
+  assert.deepEqual({ code: s.exit.code, signal: s.exit.signal }, { code: 0, signal: null },
+    'not killed by the second signal');
+  await s.start();
+  assert.equal((await waitForRun(s, r.id)).status, 'interrupted');
+});
