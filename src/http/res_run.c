@@ -154,6 +154,26 @@ static int check_env_grant(struct store *s, const struct req *r, const char *env
     return rc;
 }
 
+/* The same for a rerun of run: its environment is found by id (it may
+ * have been renamed, and another may carry its old name); if it is gone,
+ * by the name it had. */
+static int check_run_env_grant(struct store *s, const struct req *r, const struct run *run,
+                               struct dmt_err *err) {
+    struct env_list l = {0};
+    int rc = s->ops->env_list(s->ctx, &l, err);
+    const struct env *e = NULL;
+    for (size_t i = 0; rc == DMT_OK && i < l.n; i++)
+        if (l.items[i].m.id == run->env_id) e = &l.items[i];
+    if (rc == DMT_OK && e != NULL) {
+        struct actor a = req_actor(r);
+        rc = env_check_grant(e, &a, err);
+    } else if (rc == DMT_OK) {
+        rc = check_env_grant(s, r, run->environment, err);
+    }
+    env_list_cleanup(&l);
+    return rc;
+}
+
 /* --- POST /jobs/{job}/runs -------------------------------------------------- */
 
 struct create_args {
@@ -314,7 +334,7 @@ static int rerun_tx(struct store *s, void *arg, struct dmt_err *err) {
     struct op *op = arg;
     struct run run = {0}, old = {0};
     int rc = s->ops->run_get(s->ctx, *(const int64_t *)op->arg, &old, err);
-    if (rc == DMT_OK) rc = check_env_grant(s, op->r, old.environment, err);
+    if (rc == DMT_OK) rc = check_run_env_grant(s, op->r, &old, err);
     run_cleanup(&old);
     if (rc == DMT_OK) rc = model_run_rerun(s, *(const int64_t *)op->arg, who(op->r), &run, err);
     if (rc == DMT_OK) rc = answer_run(op, s, 201, &run, err);

@@ -49,6 +49,14 @@ test('protected environments: only admins and grants run and change overrides', 
   expectStatus(await s.post(`${J}/deploy/runs`, { environment: 'prod' }), 201, 'admins always may');
   // re-running a prod run is running against prod
   expectProblem(await s.post(`/api/v1/runs/${r.json.id}/rerun`, undefined, as(op)), 403);
+  // ... by its id: renamed, it is still protected, and a new unprotected
+  // environment with its old name does not open the door
+  expectStatus(await s.patch('/api/v1/environments/prod', { name: 'production' }), 200);
+  await mkEnv(s, 'prod');
+  expectProblem(await s.post(`/api/v1/runs/${r.json.id}/rerun`, undefined, as(op)), 403);
+  expectStatus(await s.post(`/api/v1/runs/${r.json.id}/rerun`, undefined, as(opg)), 201, 'a granted operator may');
+  expectStatus(await s.del('/api/v1/environments/prod'), 204);
+  expectStatus(await s.patch('/api/v1/environments/production', { name: 'prod' }), 200);
 });
 
 test('token revocation takes effect at once; tokens are never listed', async () => {
