@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "cli/client.h"
 #include "cli/table.h"
 #include "core/util.h"
 
@@ -298,4 +299,50 @@ int cli_read_stdin(char **out, struct dmt_err *err) {
     }
     *out = b;
     return DMT_OK;
+}
+
+/* Whether name is one of the '|'-separated names. */
+static bool sub_matches(const char *names, const char *name) {
+    size_t n = strlen(name);
+    for (const char *p = names; p != NULL; p = strchr(p, '|'), p = p ? p + 1 : NULL)
+        if (strncmp(p, name, n) == 0 && (p[n] == '\0' || p[n] == '|')) return true;
+    return false;
+}
+
+int cli_dispatch(struct cli *cli, int argc, char **argv, const char *group, const char *usage_all,
+                 const struct cli_sub *subs) {
+    if (argc < 2) return cli_usage_error(usage_all, "missing sub-command");
+    const char *sub = argv[1];
+    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
+        printf("usage: %s\n", usage_all);
+        return CLI_EXIT_OK;
+    }
+    for (const struct cli_sub *s = subs; s->names != NULL; s++)
+        if (sub_matches(s->names, sub)) return s->fn(cli, argc - 2, argv + 2);
+    return cli_usage_error(usage_all, "unknown sub-command %s %s", group, sub);
+}
+
+int cli_rm_named(struct cli *cli, int argc, char **argv, const char *usage, const char *collection,
+                 const char *noun) {
+    struct cli_args a = {0};
+    struct dmt_err err;
+    char *path = NULL;
+    int rc = cli_parse(argc, argv, NULL, usage, &a);
+    if (rc != CLI_PARSED) goto out;
+    if (a.npos != 1) {
+        rc = cli_usage_error(usage, a.npos == 0 ? "missing NAME" : "too many arguments");
+        goto out;
+    }
+    path = client_path(collection, a.pos[0], NULL);
+    dmt_err_init(&err);
+    if (client_request(cli->client, "DELETE", path, NULL, NULL, NULL, &err) != DMT_OK) {
+        rc = cli_fail(&err);
+        goto out;
+    }
+    rc = CLI_EXIT_OK;
+    if (!cli->json) printf("deleted %s %s\n", noun, a.pos[0]);
+out:
+    free(path);
+    cli_args_cleanup(&a, NULL);
+    return rc;
 }

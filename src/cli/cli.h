@@ -129,6 +129,25 @@ void cli_args_cleanup(struct cli_args *a, struct cli_opt *opts);
 /* Prints "dmt: <message>" and "usage: <usage>" on stderr; returns 2. */
 int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* One sub-command of a verb group (`dmt env ls`): its names, "ls|list",
+ * and the function that runs it with the arguments after it. */
+struct cli_sub {
+    const char *names;
+    int (*fn)(struct cli *cli, int argc, char **argv);
+};
+
+/*
+ * Runs the sub-command argv[1] of group (argv[0]) from subs (ended by
+ * {NULL}): help for --help/-h/help, a usage error for a missing or unknown
+ * one.
+ */
+int cli_dispatch(struct cli *cli, int argc, char **argv, const char *group, const char *usage_all,
+                 const struct cli_sub *subs);
+
+/* `GROUP rm NAME`: DELETE /api/v1/COLLECTION/NAME, then "deleted NOUN NAME". */
+int cli_rm_named(struct cli *cli, int argc, char **argv, const char *usage, const char *collection,
+                 const char *noun);
+
 /* Parses a whole decimal integer within [min, max]. */
 bool cli_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
 

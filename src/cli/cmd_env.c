@@ -292,40 +292,17 @@ out:
 }
 
 static int env_rm(struct cli *cli, int argc, char **argv) {
-    struct cli_args a = {0};
-    struct dmt_err err;
-    char *path = NULL;
-    int rc = cli_parse(argc, argv, NULL, USAGE_RM, &a);
-    if (rc != CLI_PARSED) goto out;
-    if (a.npos != 1) {
-        rc = cli_usage_error(USAGE_RM, a.npos == 0 ? "missing NAME" : "too many arguments");
-        goto out;
-    }
-    path = client_path("environments", a.pos[0], NULL);
-    dmt_err_init(&err);
-    if (client_request(cli->client, "DELETE", path, NULL, NULL, NULL, &err) != DMT_OK) {
-        rc = cli_fail(&err);
-        goto out;
-    }
-    rc = CLI_EXIT_OK;
-    if (!cli->json) printf("deleted environment %s\n", a.pos[0]);
-out:
-    free(path);
-    cli_args_cleanup(&a, NULL);
-    return rc;
+    return cli_rm_named(cli, argc, argv, USAGE_RM, "environments", "environment");
 }
 
 int cmd_env(struct cli *cli, int argc, char **argv) {
-    if (argc < 2) return cli_usage_error(USAGE_ALL, "missing sub-command");
-    const char *sub = argv[1];
-    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
-        printf("usage: %s\n", USAGE_ALL);
-        return CLI_EXIT_OK;
-    }
-    if (strcmp(sub, "ls") == 0 || strcmp(sub, "list") == 0) return env_ls(cli, argc - 2, argv + 2);
-    if (strcmp(sub, "add") == 0) return env_add(cli, argc - 2, argv + 2);
-    if (strcmp(sub, "show") == 0) return env_show(cli, argc - 2, argv + 2);
-    if (strcmp(sub, "set") == 0) return env_set(cli, argc - 2, argv + 2);
-    if (strcmp(sub, "rm") == 0) return env_rm(cli, argc - 2, argv + 2);
-    return cli_usage_error(USAGE_ALL, "unknown sub-command env %s", sub);
+    static const struct cli_sub subs[] = {
+        {"ls|list", env_ls},
+        {"add", env_add},
+        {"show", env_show},
+        {"set", env_set},
+        {"rm", env_rm},
+        {NULL, NULL},
+    };
+    return cli_dispatch(cli, argc, argv, "env", USAGE_ALL, subs);
 }

@@ -125,14 +125,10 @@ out:
 }
 
 int cmd_plugin(struct cli *cli, int argc, char **argv) {
-    if (argc < 2) return cli_usage_error(USAGE_ALL, "missing sub-command");
-    const char *sub = argv[1];
-    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
-        printf("usage: %s\n", USAGE_ALL);
-        return CLI_EXIT_OK;
-    }
-    if (strcmp(sub, "ls") == 0 || strcmp(sub, "list") == 0)
-        return plugin_ls(cli, argc - 2, argv + 2);
-    if (strcmp(sub, "show") == 0) return plugin_show(cli, argc - 2, argv + 2);
-    return cli_usage_error(USAGE_ALL, "unknown sub-command plugin %s", sub);
+    static const struct cli_sub subs[] = {
+        {"ls|list", plugin_ls},
+        {"show", plugin_show},
+        {NULL, NULL},
+    };
+    return cli_dispatch(cli, argc, argv, "plugin", USAGE_ALL, subs);
 }

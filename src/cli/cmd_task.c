@@ -393,16 +393,13 @@ out:
 }
 
 int cmd_task(struct cli *cli, int argc, char **argv) {
-    if (argc < 2) return cli_usage_error(USAGE_ALL, "missing sub-command");
-    const char *sub = argv[1];
-    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
-        printf("usage: %s\n", USAGE_ALL);
-        return CLI_EXIT_OK;
-    }
-    if (strcmp(sub, "ls") == 0 || strcmp(sub, "list") == 0) return task_ls(cli, argc - 2, argv + 2);
-    if (strcmp(sub, "add") == 0) return task_add(cli, argc - 2, argv + 2);
-    if (strcmp(sub, "show") == 0) return task_show(cli, argc - 2, argv + 2);
-    if (strcmp(sub, "mv") == 0 || strcmp(sub, "move") == 0) return task_mv(cli, argc - 2, argv + 2);
-    if (strcmp(sub, "rm") == 0) return task_rm(cli, argc - 2, argv + 2);
-    return cli_usage_error(USAGE_ALL, "unknown sub-command task %s", sub);
+    static const struct cli_sub subs[] = {
+        {"ls|list", task_ls},
+        {"add", task_add},
+        {"show", task_show},
+        {"mv|move", task_mv},
+        {"rm", task_rm},
+        {NULL, NULL},
+    };
+    return cli_dispatch(cli, argc, argv, "task", USAGE_ALL, subs);
 }

@@ -134,15 +134,11 @@ out:
 }
 
 int cmd_token(struct cli *cli, int argc, char **argv) {
-    if (argc < 2) return cli_usage_error(USAGE_ALL, "missing sub-command");
-    const char *sub = argv[1];
-    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
-        printf("usage: %s\n", USAGE_ALL);
-        return CLI_EXIT_OK;
-    }
-    if (strcmp(sub, "ls") == 0 || strcmp(sub, "list") == 0)
-        return token_ls(cli, argc - 2, argv + 2);
-    if (strcmp(sub, "add") == 0) return token_add(cli, argc - 2, argv + 2);
-    if (strcmp(sub, "rm") == 0) return token_rm(cli, argc - 2, argv + 2);
-    return cli_usage_error(USAGE_ALL, "unknown sub-command token %s", sub);
+    static const struct cli_sub subs[] = {
+        {"ls|list", token_ls},
+        {"add", token_add},
+        {"rm", token_rm},
+        {NULL, NULL},
+    };
+    return cli_dispatch(cli, argc, argv, "token", USAGE_ALL, subs);
 }

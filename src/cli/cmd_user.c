@@ -218,40 +218,17 @@ out:
 }
 
 static int user_rm(struct cli *cli, int argc, char **argv) {
-    struct cli_args a = {0};
-    struct dmt_err err;
-    char *path = NULL;
-    int rc = cli_parse(argc, argv, NULL, USAGE_RM, &a);
-    if (rc != CLI_PARSED) goto out;
-    if (a.npos != 1) {
-        rc = cli_usage_error(USAGE_RM, a.npos == 0 ? "missing NAME" : "too many arguments");
-        goto out;
-    }
-    path = client_path("users", a.pos[0], NULL);
-    dmt_err_init(&err);
-    if (client_request(cli->client, "DELETE", path, NULL, NULL, NULL, &err) != DMT_OK) {
-        rc = cli_fail(&err);
-        goto out;
-    }
-    rc = CLI_EXIT_OK;
-    if (!cli->json) printf("deleted user %s\n", a.pos[0]);
-out:
-    free(path);
-    cli_args_cleanup(&a, NULL);
-    return rc;
+    return cli_rm_named(cli, argc, argv, USAGE_RM, "users", "user");
 }
 
 int cmd_user(struct cli *cli, int argc, char **argv) {
-    if (argc < 2) return cli_usage_error(USAGE_ALL, "missing sub-command");
-    const char *sub = argv[1];
-    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
-        printf("usage: %s\n", USAGE_ALL);
-        return CLI_EXIT_OK;
-    }
-    if (strcmp(sub, "ls") == 0 || strcmp(sub, "list") == 0) return user_ls(cli, argc - 2, argv + 2);
-    if (strcmp(sub, "add") == 0) return user_add(cli, argc - 2, argv + 2);
-    if (strcmp(sub, "show") == 0) return user_show(cli, argc - 2, argv + 2);
-    if (strcmp(sub, "set") == 0) return user_set(cli, argc - 2, argv + 2);
-    if (strcmp(sub, "rm") == 0) return user_rm(cli, argc - 2, argv + 2);
-    return cli_usage_error(USAGE_ALL, "unknown sub-command user %s", sub);
+    static const struct cli_sub subs[] = {
+        {"ls|list", user_ls},
+        {"add", user_add},
+        {"show", user_show},
+        {"set", user_set},
+        {"rm", user_rm},
+        {NULL, NULL},
+    };
+    return cli_dispatch(cli, argc, argv, "user", USAGE_ALL, subs);
 }

@@ -263,14 +263,11 @@ out:
 }
 
 int cmd_var(struct cli *cli, int argc, char **argv) {
-    if (argc < 2) return cli_usage_error(USAGE_ALL, "missing sub-command");
-    const char *sub = argv[1];
-    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
-        printf("usage: %s\n", USAGE_ALL);
-        return CLI_EXIT_OK;
-    }
-    if (strcmp(sub, "ls") == 0 || strcmp(sub, "list") == 0) return var_ls(cli, argc - 2, argv + 2);
-    if (strcmp(sub, "set") == 0) return var_set(cli, argc - 2, argv + 2);
-    if (strcmp(sub, "unset") == 0) return var_unset(cli, argc - 2, argv + 2);
-    return cli_usage_error(USAGE_ALL, "unknown sub-command var %s", sub);
+    static const struct cli_sub subs[] = {
+        {"ls|list", var_ls},
+        {"set", var_set},
+        {"unset", var_unset},
+        {NULL, NULL},
+    };
+    return cli_dispatch(cli, argc, argv, "var", USAGE_ALL, subs);
 }
